@@ -1,0 +1,345 @@
+"""The configuration file: its schema, where it is found, ``${VAR}`` and env overrides.
+
+Every mistake a user can make in the file ends in :class:`ConfigError`, one line naming
+the file and the key (``config/ai_providers.yaml: providers.openai.max_tokens: ...``),
+never a traceback and never a silent default. CONTRACT.md documents the format.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from coffee_maker.ai_providers.pricing import Price
+
+ENV_CONFIG = "CODE_DEVELOPER_CONFIG"
+REPO_CONFIG = Path("config") / "ai_providers.yaml"
+BUILTIN_CONFIG = Path(__file__).resolve().parents[2] / "config" / "ai_providers.yaml"
+PACKAGED_CONFIG = Path(__file__).resolve().parents[1] / "data" / "ai_providers.yaml"
+
+DEFAULT_SENSITIVE = [
+    ".env*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_ed25519*",
+    "credentials*",
+    "secrets*",
+    "*.p12",
+    "*.pfx",
+]
+
+
+class ConfigError(Exception):
+    """A configuration mistake; ``str()`` is the one line to show the user (exit code 2)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PricingOverride(_Strict):
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+    cache_read: float = Field(0.0, ge=0)
+    cache_write: float = Field(0.0, ge=0)
+    free: bool = False
+
+
+class ProviderSettings(_Strict):
+    """One entry under ``providers:``. Keys a type does not use are simply ignored by it."""
+
+    name: str = ""
+    type: str = ""
+    enabled: bool = True
+    model: str | None = None
+    fallback_models: list[str] = Field(default_factory=list)
+    max_tokens: int = Field(8000, gt=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    timeout: float = Field(600.0, gt=0)
+    api_key_env: str | None = None
+    base_url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    pricing: PricingOverride | None = None
+    # request budgets for subscription plans that count requests, not dollars
+    rpm: int | None = Field(None, gt=0)
+    daily_requests: int | None = Field(None, gt=0)
+    monthly_requests: int | None = Field(None, gt=0)
+    # claude-cli
+    cli_path: str = "claude"
+    max_turns: int = Field(40, gt=0)
+    permission_mode: str = "acceptEdits"
+    allow_shell: bool = False
+    allowed_tools: list[str] = Field(default_factory=list)
+    # gemini
+    vertex: bool = False
+    project: str | None = None
+    location: str | None = None
+    api_version: str | None = None
+    # ollama
+    host: str | None = None
+    # models without native tool calling use the SEARCH/REPLACE text protocol
+    tool_calling: bool = True
+
+    def price_override(self) -> Price | None:
+        return Price(**self.pricing.model_dump()) if self.pricing else None
+
+    @property
+    def models(self) -> list[str]:
+        """The model, then its fallbacks, without repeats."""
+        chain = [self.model, *self.fallback_models] if self.model else list(self.fallback_models)
+        return list(dict.fromkeys(m for m in chain if m))
+
+
+class FallbackSettings(_Strict):
+    enabled: bool = True
+    retry_attempts: int = Field(3, ge=1)
+    retry_delay: float = Field(1.0, ge=0)
+    max_retry_delay: float = Field(60.0, ge=0)
+    fallback_order: list[str] = Field(default_factory=list)
+    cooldown_failures: int = Field(3, ge=1)  # consecutive failed calls before a cooldown
+    cooldown_seconds: float = Field(300.0, ge=0)
+
+
+class CostControls(_Strict):
+    daily_limit: float | None = Field(50.0, ge=0)
+    monthly_limit: float | None = Field(None, ge=0)
+    per_task_limit: float | None = Field(5.0, ge=0)
+    warn_threshold: float = Field(0.8, gt=0, le=1)
+
+
+class AgentSettings(_Strict):
+    max_steps: int = Field(60, gt=0)
+    max_repairs: int = Field(2, ge=0)
+    max_wall_time: float = Field(3600.0, gt=0)
+    stuck_threshold: int = Field(3, ge=2)
+    allow_run_command: bool = False
+    command_timeout: float = Field(300.0, gt=0)
+    test_timeout: float = Field(900.0, gt=0)
+    output_limit: int = Field(12000, ge=1000)
+    max_format_errors: int = Field(3, ge=0)
+    sensitive_files: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE))
+    secret_env: list[str] = Field(default_factory=list)
+
+
+class DaemonSettings(_Strict):
+    roadmap: str = "ROADMAP.md"
+    base_branch: str = "main"
+    branch_prefix: str = "coffee-maker/"
+    test_command: str | None = None
+    interval: float = Field(30.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    create_prs: bool = True
+    draft_on_test_failure: bool = True
+    remote: str = "origin"
+
+
+class GitHubSettings(_Strict):
+    repo: str | None = None
+    api_url: str = "https://api.github.com"
+    token_env: str = "GITHUB_TOKEN"
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", value):
+            raise ValueError("must be owner/name")
+        return value
+
+
+class AppConfig(_Strict):
+    default_provider: str | None = None
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    fallback: FallbackSettings = Field(default_factory=FallbackSettings)
+    cost_controls: CostControls = Field(default_factory=CostControls)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
+
+    #: Where it was loaded from (None for built-in defaults); not part of the file.
+    source: str | None = Field(default=None, exclude=True)
+
+    def provider_order(self, first: str | None = None) -> list[str]:
+        """The fallback chain: ``first`` (or the default), then ``fallback_order``,
+        then any other enabled provider in file order."""
+        order = [first or self.default_provider, *self.fallback.fallback_order]
+        order += [n for n, p in self.providers.items() if p.enabled]
+        return [n for n in dict.fromkeys(o for o in order if o) if n in self.providers]
+
+
+# -- loading ------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of the loaded YAML."""
+    if isinstance(value, dict):
+        return {
+            k: expand_env(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_env(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    return _VAR.sub(substitute, value)
+
+
+def find_config(
+    path: str | os.PathLike[str] | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path | None:
+    """The config file by CONTRACT.md's lookup order, or None for built-in defaults."""
+    env = os.environ if environ is None else environ
+    if path:
+        candidate = Path(path).expanduser()
+        if not candidate.is_file():
+            raise ConfigError(f"--config {candidate}: no such file")
+        return candidate
+    if env.get(ENV_CONFIG):
+        candidate = Path(env[ENV_CONFIG]).expanduser()
+        if not candidate.is_file():
+            raise ConfigError(f"{ENV_CONFIG}={candidate}: no such file")
+        return candidate
+    candidates = [Path(repo or ".") / REPO_CONFIG]
+    from platformdirs import user_config_path
+
+    candidates.append(user_config_path("coffee-maker") / "ai_providers.yaml")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _bool_env(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r}: expected true or false")
+
+
+def _float_env(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a number of US dollars") from None
+    if number < 0:
+        raise ConfigError(f"{name}={value!r}: must not be negative")
+    return number
+
+
+def apply_env_overrides(config: AppConfig, environ: Mapping[str, str]) -> AppConfig:
+    """The seed's environment variables win over the file."""
+    if environ.get("DEFAULT_AI_PROVIDER"):
+        config.default_provider = environ["DEFAULT_AI_PROVIDER"]
+    if environ.get("AI_PROVIDER_FALLBACK"):
+        config.fallback.enabled = _bool_env("AI_PROVIDER_FALLBACK", environ["AI_PROVIDER_FALLBACK"])
+    if environ.get("AI_COST_DAILY_LIMIT"):
+        config.cost_controls.daily_limit = _float_env(
+            "AI_COST_DAILY_LIMIT", environ["AI_COST_DAILY_LIMIT"]
+        )
+    if environ.get("AI_COST_PER_TASK_LIMIT"):
+        config.cost_controls.per_task_limit = _float_env(
+            "AI_COST_PER_TASK_LIMIT", environ["AI_COST_PER_TASK_LIMIT"]
+        )
+    return config
+
+
+def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Validate already-loaded YAML data; errors name ``source`` and the key."""
+    env = os.environ if environ is None else environ
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        data = expand_env(data, env)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    providers = data.get("providers") or {}
+    if not isinstance(providers, dict):
+        raise ConfigError(f"{source}: providers: expected a mapping of name -> settings")
+    for name, settings in list(providers.items()):
+        if settings is None:
+            settings = providers[name] = {}
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{source}: providers.{name}: expected a mapping of settings")
+        settings.setdefault("type", str(name))
+        settings["name"] = str(name)
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        message = err["msg"].replace("Extra inputs are not permitted", "unknown key")
+        raise ConfigError(f"{source}: {_location(err['loc'])}: {message}{more}") from None
+    config.source = source
+    try:
+        apply_env_overrides(config, env)
+    except ValidationError as exc:
+        raise ConfigError(f"environment override: {exc.errors()[0]['msg']}") from None
+    _check_references(config, source)
+    return config
+
+
+def _check_references(config: AppConfig, source: str) -> None:
+    names = set(config.providers)
+    if config.default_provider and config.default_provider not in names:
+        raise ConfigError(
+            f"{source}: default_provider: {config.default_provider!r} is not a configured "
+            f"provider (configured: {', '.join(sorted(names)) or 'none'})"
+        )
+    for i, name in enumerate(config.fallback.fallback_order):
+        if name not in names:
+            raise ConfigError(
+                f"{source}: fallback.fallback_order[{i}]: {name!r} is not a configured provider"
+            )
+    if not config.default_provider and config.providers:
+        config.default_provider = next(iter(config.providers))
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Find, read, expand, validate and override: the one way to get a config."""
+    found = find_config(path, repo, environ)
+    if found is None:
+        builtin = BUILTIN_CONFIG if BUILTIN_CONFIG.is_file() else PACKAGED_CONFIG
+        config = parse_config(
+            yaml.safe_load(builtin.read_text(encoding="utf-8")), "built-in defaults", environ
+        )
+        config.source = None
+        return config
+    try:
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{found}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "could not parse"
+        raise ConfigError(f"{found}: invalid YAML{line}: {problem}") from None
+    return parse_config(data, str(found), environ)
