@@ -257,6 +257,13 @@ class BaseAIProvider(ABC):
         ``project-manager provider status``.
         """
 
+    def list_models(self) -> list[str]:
+        """Model ids the vendor's API lists (``provider models``, reachability checks).
+
+        Free of charge. Providers that cannot list (agent CLIs) return an empty list.
+        """
+        return []
+
     def reset_context(self) -> None:
         """Forget any conversation state kept between calls (CLI sessions)."""
         return None

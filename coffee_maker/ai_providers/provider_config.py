@@ -66,6 +66,7 @@ class ProviderSettings(_Strict):
     api_key_env: str | None = None
     base_url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    stream: bool = False  # use the SDK's streaming API (needed by some proxies, long outputs)
     pricing: PricingOverride | None = None
     # request budgets for subscription plans that count requests, not dollars
     rpm: int | None = Field(None, gt=0)

@@ -1,0 +1,31 @@
+"""Shared fixtures: every test runs with its own user state and no real credentials."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from coffee_maker.secrets import is_secret_name
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path_factory, monkeypatch):
+    """No real key, config or user state from the developer's machine leaks into a test."""
+    for name in list(os.environ):
+        if is_secret_name(name) or name in (
+            "CODE_DEVELOPER_CONFIG", "DEFAULT_AI_PROVIDER", "AI_PROVIDER_FALLBACK",
+            "AI_COST_DAILY_LIMIT", "AI_COST_PER_TASK_LIMIT", "ANTHROPIC_BASE_URL",
+            "OPENAI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST", "NOTIFY_SOCKET",
+            "WATCHDOG_USEC", "COFFEE_MAKER_PRICES",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("coffee-maker-home")
+    monkeypatch.setenv("COFFEE_MAKER_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "xdg-state"))
+    from coffee_maker.ai_providers.pricing import reset_price_table
+
+    reset_price_table()
+    yield
+    reset_price_table()
