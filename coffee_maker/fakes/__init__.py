@@ -1,0 +1,1 @@
+"""Faithful local fakes of remote services, used by tests and by `code-developer demo`."""
