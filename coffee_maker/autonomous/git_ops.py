@@ -1,0 +1,360 @@
+"""Git for the daemon: a worktree and a branch of its own, commits, pushes, and nothing more.
+
+The user's checkout is sacred. Nothing here runs a command that switches, resets,
+stashes, commits or refreshes the index of the main working tree: in the user's
+repository only ref and worktree bookkeeping commands run (rev-parse, fetch into
+``refs/remotes``, ``worktree add/remove``, ``branch -D`` of our own branches); all
+other work happens inside the linked worktree under ``.git/coffee-maker/worktrees/``.
+Branches we create are listed in ``.git/coffee-maker/branches.json``, and only those are
+ever reset or deleted. Pushes never force, and nothing is written to the user's config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import git
+
+from coffee_maker.autonomous.state import atomic_write_json, now_iso, process_alive, state_dir
+from coffee_maker.secrets import redact_text
+
+DEFAULT_IDENTITY = ("coffee-maker", "coffee-maker@localhost")
+NETWORK_TIMEOUT = 300.0  # seconds for fetch and push
+BRANCHES_FILE = "branches.json"
+#: Network commands fail instead of waiting for a password nobody will type.
+_BATCH_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+
+
+class GitError(Exception):
+    """A git operation failed; the message carries git's own (redacted) explanation."""
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: Path
+    branch: str
+    base_sha: str  # the commit the branch started from, for diffs and PR bases
+
+
+def _git(
+    cwd: str | os.PathLike[str],
+    *args: str,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run ``git args`` in ``cwd``; a GitError with git's stderr when it fails."""
+    if not Path(cwd).is_dir():  # GitPython would silently run in our own cwd instead
+        raise GitError(f"{cwd}: no such directory")
+    try:
+        status, out, err = git.Git(os.fspath(cwd)).execute(
+            ["git", *args],
+            with_extended_output=True,
+            with_exceptions=False,
+            kill_after_timeout=timeout,
+            env=env,
+        )
+    except git.GitCommandNotFound:
+        raise GitError("git is not installed (or not on PATH)") from None
+    if status != 0:
+        detail = redact_text("\n".join(s for s in (str(err), str(out)) if s).strip())
+        raise GitError(f"git {args[0]} failed in {cwd} (exit {status}): {detail}")
+    return str(out)
+
+
+def _open(repo: str | os.PathLike[str]) -> git.Repo:
+    try:
+        return git.Repo(os.fspath(repo))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
+
+
+def _sha(cwd: str | os.PathLike[str], ref: str) -> str | None:
+    try:
+        return _git(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except GitError:
+        return None
+
+
+def _worktrees_dir(repo: str | os.PathLike[str]) -> Path:
+    path = state_dir(repo) / "worktrees"
+    path.mkdir(exist_ok=True)
+    return path.resolve()
+
+
+# -- branches we own ---------------------------------------------------------------------
+
+
+def _owned_branches(repo: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads((state_dir(repo) / BRANCHES_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    branches = data.get("branches") if isinstance(data, dict) else None
+    return branches if isinstance(branches, dict) else {}
+
+
+def _set_owned(repo: str | os.PathLike[str], branch: str, info: dict[str, str] | None) -> None:
+    branches = _owned_branches(repo)
+    if info is None:
+        branches.pop(branch, None)
+    else:
+        branches[branch] = info
+    atomic_write_json(state_dir(repo) / BRANCHES_FILE, {"branches": branches})
+
+
+def owns_branch(repo: str | os.PathLike[str], branch: str) -> bool:
+    """Whether coffee-maker created ``branch`` (and so may reset or delete it)."""
+    return branch in _owned_branches(repo)
+
+
+def branch_name(priority_id: str, slug: str, branch_prefix: str = "coffee-maker/") -> str:
+    """``PRIORITY 3``, ``add-json-flag`` → ``<prefix>priority-3-add-json-flag``: one naming rule."""
+    id_part = re.sub(r"[^a-z0-9.]+", "-", priority_id.lower()).strip("-.")
+    return f"{branch_prefix}{id_part}-{slug}" if slug else f"{branch_prefix}{id_part}"
+
+
+# -- worktrees ---------------------------------------------------------------------------
+
+
+def fetch_base(
+    repo: str | os.PathLike[str], base_branch: str, remote: str = "origin"
+) -> str | None:
+    """Update ``refs/remotes/<remote>/<base_branch>``; None when there is no such remote."""
+    if remote not in [r.name for r in _open(repo).remotes]:
+        return None
+    refspec = f"+refs/heads/{base_branch}:refs/remotes/{remote}/{base_branch}"
+    _git(
+        repo,
+        *("fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"),
+        *(remote, refspec),
+        timeout=NETWORK_TIMEOUT,
+        env=_BATCH_ENV,
+    )
+    return _sha(repo, f"refs/remotes/{remote}/{base_branch}")
+
+
+def _base_sha(repo: str | os.PathLike[str], base_branch: str, remote: str) -> str:
+    for ref in (f"refs/remotes/{remote}/{base_branch}", f"refs/heads/{base_branch}"):
+        sha = _sha(repo, ref)
+        if sha:
+            return sha
+    raise GitError(
+        f"base branch {base_branch!r} not found (neither {remote}/{base_branch} nor a local "
+        f"branch) in {repo}; set daemon.base_branch"
+    )
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks, so a recycled pid is not mistaken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner_file(path: Path) -> Path:
+    return path.with_name(path.name + ".owner")
+
+
+def _owner_alive(path: Path) -> bool:
+    try:
+        owner = json.loads(_owner_file(path).read_text())
+        pid, start = int(owner["pid"]), str(owner.get("start", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return process_alive(pid) and (not start or start == _process_start(pid))
+
+
+def _registered_worktrees(repo: str | os.PathLike[str]) -> list[Path]:
+    listing = _git(repo, "worktree", "list", "--porcelain")
+    return [Path(line[9:]) for line in listing.splitlines() if line.startswith("worktree ")]
+
+
+def _discard(repo: str | os.PathLike[str], path: Path) -> None:
+    """Remove one of our worktrees (registered or not, present or not) and its owner file."""
+    ours = _worktrees_dir(repo)
+    if path.resolve().parent != ours:
+        raise GitError(f"refusing to remove {path}: not a coffee-maker worktree")
+    if path.resolve() in [p.resolve() for p in _registered_worktrees(repo)]:
+        _git(repo, "worktree", "remove", "--force", str(path))
+    if path.exists():
+        shutil.rmtree(path)
+    _owner_file(path).unlink(missing_ok=True)
+
+
+def create_worktree(
+    repo: str | os.PathLike[str],
+    priority_id: str,
+    slug: str,
+    branch_prefix: str = "coffee-maker/",
+    base_branch: str = "main",
+    remote: str = "origin",
+    keep_commits: bool = False,
+) -> Worktree:
+    """A fresh worktree on a branch of our own, started from ``<remote>/<base_branch>``.
+
+    A branch left by an earlier (crashed) run of ours is reused: reset to the base, or
+    kept as it is with ``keep_commits``. A branch of the same name that we did not
+    create is never touched: that is an error the user resolves.
+    """
+    branch = branch_name(priority_id, slug, branch_prefix)
+    try:
+        _git(repo, "check-ref-format", "--branch", branch)
+    except GitError:
+        raise GitError(f"invalid branch name {branch!r}; check daemon.branch_prefix") from None
+    base_sha = _base_sha(repo, base_branch, remote)
+    path = _worktrees_dir(repo) / branch.removeprefix(branch_prefix).replace("/", "-")
+    _discard(repo, path)
+    exists = _sha(repo, f"refs/heads/{branch}") is not None
+    if exists and not owns_branch(repo, branch):
+        raise GitError(
+            f"branch {branch!r} already exists and was not created by coffee-maker; "
+            "rename or delete it, or change daemon.branch_prefix"
+        )
+    pid = os.getpid()
+    _owner_file(path).write_text(json.dumps({"pid": pid, "start": _process_start(pid)}))
+    try:
+        if exists and keep_commits:
+            _git(repo, "worktree", "add", str(path), branch)
+        else:
+            flag = "-B" if exists else "-b"  # -B resets only a branch we own (checked above)
+            _set_owned(repo, branch, {"created_at": now_iso(), "priority": priority_id})
+            _git(repo, "worktree", "add", "--no-track", flag, branch, str(path), base_sha)
+    except GitError:
+        _owner_file(path).unlink(missing_ok=True)
+        if not exists and _sha(repo, f"refs/heads/{branch}") is None:
+            _set_owned(repo, branch, None)  # never claim a name someone may create later
+        raise
+    return Worktree(path, branch, base_sha)
+
+
+def remove_worktree(repo: str | os.PathLike[str], worktree: Worktree | Path) -> None:
+    """Remove the worktree directory and its registration; the branch stays."""
+    _discard(repo, Path(worktree.path if isinstance(worktree, Worktree) else worktree))
+
+
+def clean_stale_worktrees(repo: str | os.PathLike[str]) -> list[str]:
+    """Remove our worktrees whose owning process is gone (a crash); returns their paths.
+
+    Only worktrees under our own directory are considered, one by one: a global
+    ``git worktree prune`` would also forget the user's worktrees on unmounted disks.
+    """
+    ours = _worktrees_dir(repo)
+    registered = [p for p in _registered_worktrees(repo) if p.resolve().parent == ours]
+    on_disk = [p for p in ours.iterdir() if p.is_dir()]
+    cleaned = []
+    for path in sorted({p.resolve() for p in registered + on_disk}):
+        if not _owner_alive(path):
+            _discard(repo, path)
+            cleaned.append(str(path))
+    for owner in ours.glob("*.owner"):  # owner files whose worktree never got created
+        if not owner.with_suffix("").exists() and not _owner_alive(owner.with_suffix("")):
+            owner.unlink(missing_ok=True)
+    return cleaned
+
+
+def delete_local_branch(repo: str | os.PathLike[str], branch: str) -> None:
+    """Delete a local branch coffee-maker created; any other branch is refused."""
+    if not owns_branch(repo, branch):
+        raise GitError(f"refusing to delete branch {branch!r}: coffee-maker did not create it")
+    if _sha(repo, f"refs/heads/{branch}"):
+        _git(repo, "branch", "--delete", "--force", branch)
+    _set_owned(repo, branch, None)
+
+
+# -- work inside the worktree ------------------------------------------------------------
+
+
+def commit_all(
+    worktree: Worktree,
+    message: str,
+    trailers: Mapping[str, object] | None = None,
+    identity: tuple[str, str] | None = None,
+) -> str | None:
+    """Commit every change in the worktree; the new sha, or None when nothing changed.
+
+    The identity goes through the environment and signing is turned off with ``-c``,
+    so the user's git config is read by nobody's hands but git's and written by none.
+    """
+    _git(worktree.path, "add", "--all")
+    if not _git(worktree.path, "diff", "--cached", "--name-only"):
+        return None
+    lines = [f"{key}: {' '.join(str(value).split())}" for key, value in (trailers or {}).items()]
+    text = redact_text(message.strip() + ("\n\n" + "\n".join(lines) if lines else "") + "\n")
+    name, email = identity or DEFAULT_IDENTITY
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+    env |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    with tempfile.NamedTemporaryFile("w", dir=state_dir(worktree.path), suffix=".msg") as msg:
+        msg.write(text)
+        msg.flush()
+        _git(
+            worktree.path,
+            *("-c", "commit.gpgsign=false", "commit", "--quiet", "--cleanup=whitespace"),
+            *("--file", msg.name),
+            env=env,
+        )
+    return _git(worktree.path, "rev-parse", "HEAD")
+
+
+def changed_files(worktree: Worktree) -> list[str]:
+    """Paths that differ from the base: committed, modified, deleted or new."""
+    tracked = _git(worktree.path, "diff", "--name-only", "--no-renames", "-z", worktree.base_sha)
+    untracked = _git(worktree.path, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted({p for p in (tracked + "\0" + untracked).split("\0") if p})
+
+
+def diff_stat(worktree: Worktree) -> str:
+    """``git diff --stat`` against the base (untracked files show once committed)."""
+    return _git(worktree.path, "diff", "--stat", worktree.base_sha)
+
+
+def push_branch(worktree: Worktree | Path, branch: str, remote: str = "origin") -> None:
+    """Push ``branch`` to the same name on ``remote``: never forced, no upstream configured."""
+    path = worktree.path if isinstance(worktree, Worktree) else worktree
+    refspec = f"refs/heads/{branch}:refs/heads/{branch}"
+    try:
+        _git(path, "push", "--porcelain", remote, refspec, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
+    except GitError as exc:
+        if "[rejected]" in str(exc) or "[remote rejected]" in str(exc):
+            raise GitError(
+                f"push of {branch} to {remote} was rejected: the remote branch has commits "
+                "this one lacks, and coffee-maker never force-pushes; delete or merge the "
+                f"remote branch by hand. git said: {exc}"
+            ) from None
+        raise
+
+
+# -- GitHub remotes ----------------------------------------------------------------------
+
+
+def remote_url(repo: str | os.PathLike[str], remote: str = "origin") -> str | None:
+    return next((r.url for r in _open(repo).remotes if r.name == remote), None)
+
+
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>[^/].*)$")
+
+
+def parse_github_repo(url: str) -> str:
+    """``owner/name`` from an https, ssh (``git@host:o/r.git``, ``ssh://``) or GHE remote URL."""
+    url = url.strip()
+    parts = urlsplit(url)
+    scp = _SCP_LIKE.match(url)
+    if parts.scheme in ("https", "http", "ssh", "git", "git+ssh") and parts.hostname:
+        path = parts.path
+    else:
+        path = scp.group("path") if scp else ""
+    segments = [s for s in path.strip("/").removesuffix(".git").split("/") if s]
+    if len(segments) != 2:
+        raise GitError(
+            f"cannot read owner/name from remote URL {redact_text(url)!r}; set github.repo"
+        )
+    return "/".join(segments)

@@ -1,0 +1,359 @@
+"""What the daemon remembers about one repository: attempts, the run in progress, itself.
+
+It lives in ``<git common dir>/coffee-maker/`` so it is never committed, never shows in
+``git status``, and is the same for every worktree of the repository. Each change is
+re-read, applied and written atomically under a short file lock, so a crash leaves the old
+file or the new one (never half), and a ``reset`` from another process is not overwritten
+by the daemon's stale copy. A corrupt file is set aside, not fatal: losing a retry count
+is better than a daemon that cannot start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from coffee_maker.secrets import redact, redact_text
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+LOCK_FILE = "daemon.lock"
+HISTORY_LIMIT = 20  # entries kept per priority
+ERROR_LIMIT = 2000  # characters of an error message kept
+_CURRENT_KEYS = ("priority", "step", "provider", "started_at", "pid", "worktree", "branch")
+_DAEMON_KEYS = ("pid", "started_at", "next_run_at", "last_iteration_at")
+
+
+class StateError(Exception):
+    """The state cannot be found or used (e.g. the path is not a git repository)."""
+
+
+class AlreadyRunningError(StateError):
+    """Another daemon holds this repository's lock."""
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"  # counts toward max_attempts
+    DEFERRED = "deferred"  # providers or budget unavailable: not the priority's fault
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def state_dir(repo: str | os.PathLike[str]) -> Path:
+    """``<git common dir>/coffee-maker/``, created if needed; works from any worktree."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        proc = None
+    if proc is None or proc.returncode != 0:
+        raise StateError(f"{repo}: not a git repository (use --repo PATH)")
+    path = Path(proc.stdout.strip()) / "coffee-maker"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON so that readers and crashes see the old file or the new one, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists (ours or another user's)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": 1, "priorities": {}, "current": None, "daemon": None}
+
+
+def _new_record() -> dict[str, Any]:
+    return {
+        "attempts": 0,
+        "failures": 0,
+        "last_outcome": None,
+        "last_error": None,
+        "last_run_at": None,
+        "blocked": False,
+        "blocked_reason": None,
+        "branch": None,
+        "pr_url": None,
+        "history": [],
+    }
+
+
+def _well_formed(data: Any) -> bool:
+    if not isinstance(data, dict) or not isinstance(data.get("priorities", {}), dict):
+        return False
+    if not all(isinstance(data.get(k), dict | None) for k in ("current", "daemon")):
+        return False
+    for record in data.get("priorities", {}).values():
+        if not isinstance(record, dict):
+            return False
+        full = _new_record() | record
+        counters_ok = all(type(full[k]) is int for k in ("attempts", "failures"))
+        if not (counters_ok and isinstance(full["blocked"], bool)):
+            return False
+        if not isinstance(full["history"], list):
+            return False
+    return True
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The state on disk; a corrupt file is renamed aside with a warning, never a crash."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _empty()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not _well_formed(data):
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, aside)
+        log.warning("%s was unreadable; moved it to %s and started afresh", path, aside.name)
+        return _empty()
+    data = _empty() | data
+    data["priorities"] = {k: _new_record() | v for k, v in data["priorities"].items()}
+    return data
+
+
+class RepoState:
+    """The state of one repository; every change is saved before the method returns."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / STATE_FILE
+        self._lock_path = directory / f".{STATE_FILE}.lock"
+        self._data = _read(self.path)
+
+    @classmethod
+    def load(cls, repo_path: str | os.PathLike[str]) -> RepoState:
+        return cls(state_dir(repo_path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._data))
+
+    def save(self) -> None:
+        with self._file_lock():
+            atomic_write_json(self.path, self._data)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[dict[str, Any]]:
+        """Re-read, change, write: another process's change since our last read survives."""
+        with self._file_lock():
+            self._data = _read(self.path)
+            yield self._data
+            atomic_write_json(self.path, self._data)
+
+    # -- priorities ---------------------------------------------------------------------
+
+    def record(self, priority_id: str) -> dict[str, Any]:
+        """A copy of one priority's record (a fresh one if it never ran)."""
+        return json.loads(json.dumps(self._data["priorities"].get(priority_id, _new_record())))
+
+    def is_blocked(self, priority_id: str) -> bool:
+        return bool(self._data["priorities"].get(priority_id, {}).get("blocked"))
+
+    def record_attempt(
+        self,
+        priority_id: str,
+        outcome: Outcome | str,
+        error: str | None = None,
+        max_attempts: int = 3,
+        **details: Any,
+    ) -> dict[str, Any]:
+        """Note how a run ended; the ``max_attempts``-th failure blocks the priority."""
+        outcome = Outcome(outcome)
+        error = redact_text(error)[:ERROR_LIMIT] if error else None
+        details = json.loads(json.dumps(redact(details), default=str))
+        with self._change() as data:
+            record = data["priorities"].setdefault(priority_id, _new_record())
+            record.update(last_outcome=outcome.value, last_error=error, last_run_at=now_iso())
+            record.update({k: details[k] for k in ("branch", "pr_url") if k in details})
+            if outcome is not Outcome.DEFERRED:
+                record["attempts"] += 1
+            if outcome is Outcome.FAILURE:
+                record["failures"] += 1
+                if record["failures"] >= max_attempts and not record["blocked"]:
+                    record["blocked"] = True
+                    reason = f"failed {record['failures']} times"
+                    record["blocked_reason"] = f"{reason}; last error: {error}" if error else reason
+            entry = {"at": record["last_run_at"], "outcome": outcome.value, "error": error}
+            record["history"] = [*record["history"], entry | details][-HISTORY_LIMIT:]
+        return self.record(priority_id)
+
+    def reset(self, priority_id: str) -> None:
+        """Unblock a priority and forget its attempts (its history stays, for the record)."""
+        with self._change() as data:
+            record = data["priorities"].setdefault(priority_id, _new_record())
+            record.update(attempts=0, failures=0, blocked=False, blocked_reason=None)
+
+    # -- the run in progress ------------------------------------------------------------
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        return dict(self._data["current"]) if self._data["current"] else None
+
+    def set_current(
+        self,
+        priority: str,
+        step: str,
+        provider: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        branch: str | None = None,
+    ) -> None:
+        with self._change() as data:
+            data["current"] = {
+                "priority": priority,
+                "step": step,
+                "provider": provider,
+                "started_at": now_iso(),
+                "pid": os.getpid(),
+                "worktree": os.fspath(worktree) if worktree else None,
+                "branch": branch,
+            }
+
+    def update_current(self, **fields: Any) -> None:
+        """Change fields of the run in progress, e.g. ``step=`` or ``provider=``."""
+        unknown = set(fields) - set(_CURRENT_KEYS)
+        if unknown:
+            raise TypeError(f"update_current: unknown field(s) {sorted(unknown)}")
+        with self._change() as data:
+            if not data["current"]:
+                raise StateError(f"{self.path}: no run in progress to update")
+            if fields.get("worktree"):
+                fields["worktree"] = os.fspath(fields["worktree"])
+            data["current"].update(fields)
+
+    def clear_current(self) -> None:
+        with self._change() as data:
+            data["current"] = None
+
+    # -- the daemon itself --------------------------------------------------------------
+
+    @property
+    def daemon(self) -> dict[str, Any] | None:
+        return dict(self._data["daemon"]) if self._data["daemon"] else None
+
+    def update_daemon(self, **fields: Any) -> None:
+        """Record ``pid``, ``started_at``, ``next_run_at``, ``last_iteration_at``."""
+        unknown = set(fields) - set(_DAEMON_KEYS)
+        if unknown:
+            raise TypeError(f"update_daemon: unknown field(s) {sorted(unknown)}")
+        values = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+        with self._change() as data:
+            data["daemon"] = (data["daemon"] or {}) | values
+
+    def clear_daemon(self) -> None:
+        with self._change() as data:
+            data["daemon"] = None
+
+
+class RepoLock:
+    """One daemon per repository: an exclusive ``flock`` on ``daemon.lock``.
+
+    The kernel drops the lock when the holder dies, however it dies, so a crash never
+    leaves a stale lock behind. The file holds the pid, for the message a second daemon
+    shows. The descriptor is not inherited, so children (tests, CLIs) never hold the lock.
+    """
+
+    def __init__(self, repo: str | os.PathLike[str]) -> None:
+        self.repo = os.fspath(repo)
+        self.path = state_dir(repo) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RepoLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "not yet written"
+            os.close(fd)
+            raise AlreadyRunningError(
+                f"code-developer is already running for {self.repo} (pid {pid}; lock {self.path})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def holder(repo: str | os.PathLike[str]) -> int | None:
+        """The pid of the daemon running for ``repo`` (0 if not yet written), else None."""
+        path = state_dir(repo) / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        finally:
+            os.close(fd)  # closing also drops the lock if this probe got it
+        return None
+
+    def __enter__(self) -> RepoLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,281 @@
+"""ROADMAP.md as people write it: headings, statuses, dependencies, and byte-exact updates."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from coffee_maker.autonomous.roadmap import (
+    Roadmap,
+    RoadmapError,
+    Status,
+    normalize_id,
+    set_status,
+    set_status_in_file,
+    slugify,
+)
+
+
+@pytest.mark.parametrize(
+    ("heading", "pid", "title", "status"),
+    [
+        (
+            "## PRIORITY 3: Add a --json flag to the status command 📝",
+            "PRIORITY 3",
+            "Add a --json flag to the status command",
+            Status.PLANNED,
+        ),
+        ("### PRIORITY 3.1: Title", "PRIORITY 3.1", "Title", Status.PLANNED),
+        ("## US-12: Title", "US-12", "Title", Status.PLANNED),
+        ("### 🔴 **PRIORITY 4: Title** ⚡ extra words", "PRIORITY 4", "Title", Status.PLANNED),
+        ("### PRIORITY 1: Title ✅ Complete", "PRIORITY 1", "Title", Status.COMPLETE),
+        ("## Priority 2 - Title", "PRIORITY 2", "Title", Status.PLANNED),
+        ("### 🔴 PRIORITY 5: Title", "PRIORITY 5", "Title", Status.PLANNED),
+        ("## US-021: Title", "US-21", "Title", Status.PLANNED),
+        ("#### PRIORITY 6: Cache results 🔄", "PRIORITY 6", "Cache results", Status.IN_PROGRESS),
+        ("## PRIORITY 7: Ship it ⏸️", "PRIORITY 7", "Ship it", Status.BLOCKED),
+        ("## PRIORITY 8: Ship it **BLOCKED**", "PRIORITY 8", "Ship it", Status.BLOCKED),
+        ("## PRIORITY 9: Docs (Done)", "PRIORITY 9", "Docs", Status.COMPLETE),
+        ("## ✅ PRIORITY 10: Lead marker", "PRIORITY 10", "Lead marker", Status.COMPLETE),
+        ("## PRIORITY 11: Mark tasks done", "PRIORITY 11", "Mark tasks done", Status.PLANNED),
+    ],
+)
+def test_heading_forms(heading: str, pid: str, title: str, status: Status) -> None:
+    (priority,) = Roadmap.parse(f"# Roadmap\n\n{heading}\n\nBody.\n").priorities
+    assert (priority.id, priority.title, priority.status) == (pid, title, status)
+    assert priority.line == 3
+    assert priority.level == heading.index(" ")
+
+
+def test_headings_that_are_not_priorities() -> None:
+    text = (
+        "# PRIORITY 1: level one is the document title\n"
+        "## Priority Reorganization\n"
+        "## 🔴 TOP PRIORITY FOR code_developer\n"
+        "##### PRIORITY 2: too deep\n"
+        "## PRIORITY 3 things without a separator\n"
+        "#PRIORITY 4: not a heading\n"
+    )
+    assert Roadmap.parse(text).priorities == []
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        ("**Status**: ✅ Complete", Status.COMPLETE),
+        ("**Status**: COMPLETED (2025-10-09)", Status.COMPLETE),
+        ("**status**: done", Status.COMPLETE),
+        ("- **Status:** 🔄 In Progress - Phase 1 complete", Status.IN_PROGRESS),
+        ("**Status**: ⏸️", Status.BLOCKED),
+        ("**Status**: blocked on review", Status.BLOCKED),
+        ("**Status**: Cancelled (superseded by US-9)", Status.BLOCKED),
+        ("**Status**: not started", Status.PLANNED),
+        ("**Status**: 📝 Planned - **START NOW**", Status.PLANNED),
+    ],
+)
+def test_status_line_wins_over_heading_marker(line: str, status: Status) -> None:
+    text = f"## PRIORITY 1: Title 📝\n\nIntro.\n\n{line}\n\n**Status**: Blocked\n"
+    assert Roadmap.parse(text).get("1").status is status
+
+
+def test_code_fences_hide_headings_and_fields() -> None:
+    text = (
+        "## PRIORITY 1: Real\n"
+        "```markdown\n"
+        "## PRIORITY 2: Example inside a fence\n"
+        "**Status**: ✅ Complete\n"
+        "```\n"
+        "~~~~\n"
+        "```\n"
+        "## PRIORITY 3: Still inside the tilde fence\n"
+        "~~~~\n"
+        "   ```bash\n"
+        "   **Dependencies**: PRIORITY 99\n"
+        "   ```\n"
+        "**Status**: 🔄 In Progress\n"
+    )
+    roadmap = Roadmap.parse(text)
+    assert [p.id for p in roadmap] == ["PRIORITY 1"]
+    assert roadmap.get("1").status is Status.IN_PROGRESS
+    assert roadmap.get("1").dependencies == []
+
+
+def test_section_text_is_the_task_description() -> None:
+    text = (
+        "# Roadmap\n\n"
+        "## PRIORITY 1: Parser\n\nWrite the parser.\n\n"
+        "### Acceptance\n\n- handles CRLF\n\n---\n\n"
+        "## Notes\n\nNot part of any priority.\n\n"
+        "## PRIORITY 2: CLI\r\n\r\nAdd the CLI.\r\n"
+        "### PRIORITY 2.1: Flag\n\nA flag.\n"
+    )
+    roadmap = Roadmap.parse(text)
+    assert roadmap.get("1").section_text == (
+        "## PRIORITY 1: Parser\n\nWrite the parser.\n\n### Acceptance\n\n- handles CRLF"
+    )
+    assert roadmap.get("2").section_text == "## PRIORITY 2: CLI\n\nAdd the CLI."
+    assert roadmap.get("2.1").section_text == "### PRIORITY 2.1: Flag\n\nA flag."
+
+
+def test_byte_order_mark_does_not_hide_the_first_heading() -> None:
+    (priority,) = Roadmap.parse("\ufeff## PRIORITY 1: First\r\nBody\r\n").priorities
+    assert (priority.id, priority.section_text) == ("PRIORITY 1", "## PRIORITY 1: First\nBody")
+
+
+def test_dependencies_and_next_planned() -> None:
+    text = (
+        "## PRIORITY 1: Base ✅\n"
+        "## PRIORITY 2: Needs 3\n**Dependencies**: PRIORITY 3\n"
+        "## PRIORITY 3: Needs 1 and a story\n**Dependencies**: PRIORITY 1, US-7\n"
+        "## US-7: Story\n**Status**: 🔄 In Progress\n**Dependencies**: None\n"
+        "## PRIORITY 4: Free\n**Dependencies**: none\n"
+        "## PRIORITY 5: Also free\n"
+    )
+    roadmap = Roadmap.parse(text)
+    assert roadmap.get("3").dependencies == ["PRIORITY 1", "US-7"]
+    assert roadmap.get("US-7").dependencies == []
+    assert roadmap.next_planned().id == "PRIORITY 4"
+    assert roadmap.next_planned(skip={"PRIORITY 4"}).id == "PRIORITY 5"
+    assert roadmap.next_planned(skip=lambda p: p.id in {"PRIORITY 4", "PRIORITY 5"}) is None
+    done = set_status(set_status(text, "US-7", Status.COMPLETE), "3", Status.COMPLETE)
+    assert Roadmap.parse(done).next_planned().id == "PRIORITY 2"
+
+
+def test_duplicates_and_unknown_dependencies_are_reported_with_lines() -> None:
+    text = (
+        "## PRIORITY 1: One\n"
+        "**Dependencies**: PRIORITY 9, priority 1\n"
+        "## US-3: Story\n"
+        "## priority 1: Again\n"
+        "## US-003: Again\n"
+    )
+    with pytest.raises(RoadmapError) as info:
+        Roadmap.parse(text, path="docs/ROADMAP.md")
+    assert info.value.problems == [
+        "docs/ROADMAP.md:4: duplicate id PRIORITY 1 (first at line 1)",
+        "docs/ROADMAP.md:5: duplicate id US-3 (first at line 3)",
+        "docs/ROADMAP.md:2: PRIORITY 1 depends on unknown PRIORITY 9",
+        "docs/ROADMAP.md:2: PRIORITY 1 depends on itself",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("## PRIORITY 1: A\n\n**Status**: someday\n", "ROADMAP.md:3: unknown status 'someday'"),
+        ("## PRIORITY 1: A\n**Dependencies**: the auth work\n", "ROADMAP.md:2: cannot read"),
+        ("## PRIORITY 1: A\n\n```python\nx = 1\n", "ROADMAP.md:3: code fence ``` is never"),
+    ],
+)
+def test_malformed_roadmap_names_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(RoadmapError, match=re.escape(message)):
+        Roadmap.parse(text)
+
+
+def test_load_errors_name_the_file(tmp_path) -> None:
+    missing = tmp_path / "ROADMAP.md"
+    with pytest.raises(RoadmapError, match=re.escape(f"{missing}: roadmap not found")):
+        Roadmap.load(missing)
+    missing.write_bytes(b"## PRIORITY 1: caf\xe9\n")
+    with pytest.raises(RoadmapError, match="not UTF-8"):
+        Roadmap.load(missing)
+
+
+def test_get_accepts_the_ways_people_write_ids() -> None:
+    roadmap = Roadmap.parse("## PRIORITY 3: A\n## PRIORITY 3.1: B\n## US-12: C\n")
+    for written in ("PRIORITY 3", "priority 3", "3", " 3 ", "priority-3"):
+        assert roadmap.get(written).title == "A"
+    assert roadmap.get("3.1").title == "B"
+    assert roadmap.get("us-012").title == "C"
+    assert roadmap.get("4") is None
+    with pytest.raises(ValueError, match="not a priority id: 'banana'"):
+        roadmap.get("banana")
+    assert normalize_id("PRIORITY 03.10") == "PRIORITY 3.10"
+
+
+def test_slugs_are_short_ascii_branch_parts() -> None:
+    assert slugify("Add a --json flag to the status command") == (
+        "add-a-json-flag-to-the-status-command"
+    )
+    assert slugify("Café crème: ünïcode & émojis 🚀") == "cafe-creme-unicode-emojis"
+    long = slugify("Implement the complete multi provider fallback strategy with budgets")
+    assert len(long) <= 40 and long == "implement-the-complete-multi-provider"
+    assert slugify("🚀🚀") == "task"
+    (priority,) = Roadmap.parse("## PRIORITY 2: Émoji 🚀 support\n").priorities
+    assert priority.slug == "emoji-support"
+
+
+STYLED = (
+    "\ufeff# Roadmap  \r\n"
+    "\r\n"
+    "## PRIORITY 1: Done thing ✅ Complete  \r\n"
+    "Text with trailing spaces   \r\n"
+    "## PRIORITY 2: Status line\r\n"
+    "- **Status:** 📝 Planned - **START NOW**\r\n"
+    "## US-3: Loud marker **BLOCKED**\r\n"
+    "## US-4: Bracket marker (Done)\n"
+    "### 🔴 **PRIORITY 5: No marker** ⚡ extra words\n"
+    "**Dependencies**: PRIORITY 1\n"
+    "## PRIORITY 6: Word-only status\n"
+    "**Status**: COMPLETE\n"
+    "```\n## PRIORITY 7: fenced ✅\n```\n"
+    "## PRIORITY 8: Ünïcödé ☕ 📝"
+)
+
+
+@pytest.mark.parametrize("pid", ["1", "2", "US-3", "US-4", "5", "6", "8"])
+@pytest.mark.parametrize("status", list(Status))
+def test_set_status_changes_one_line_and_nothing_else(pid: str, status: Status) -> None:
+    before = Roadmap.parse(STYLED)
+    updated = set_status(STYLED, pid, status)
+    after = Roadmap.parse(updated)
+    assert after.get(pid).status is status
+    for old, new in zip(before, after, strict=True):
+        if old.id != after.get(pid).id:
+            assert (new.status, new.title) == (old.status, old.title)
+    old_lines, new_lines = STYLED.split("\n"), updated.split("\n")
+    assert len(old_lines) == len(new_lines)
+    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b]
+    assert len(changed) <= 1
+    assert updated.startswith("\ufeff") and not updated.endswith("\n")
+
+
+@pytest.mark.parametrize(
+    ("pid", "old_line", "new_line"),
+    [
+        (
+            "1",
+            "## PRIORITY 1: Done thing ✅ Complete  \r",
+            "## PRIORITY 1: Done thing 🔄 In Progress  \r",
+        ),
+        ("2", "- **Status:** 📝 Planned - **START NOW**\r", "- **Status:** 🔄 In Progress\r"),
+        ("US-3", "## US-3: Loud marker **BLOCKED**\r", "## US-3: Loud marker **IN PROGRESS**\r"),
+        ("US-4", "## US-4: Bracket marker (Done)", "## US-4: Bracket marker (In Progress)"),
+        (
+            "5",
+            "### 🔴 **PRIORITY 5: No marker** ⚡ extra words",
+            "### 🔴 **PRIORITY 5: No marker** ⚡ extra words 🔄",
+        ),
+        ("6", "**Status**: COMPLETE", "**Status**: IN PROGRESS"),
+        ("8", "## PRIORITY 8: Ünïcödé ☕ 📝", "## PRIORITY 8: Ünïcödé ☕ 🔄"),
+    ],
+)
+def test_set_status_keeps_the_authors_style(pid: str, old_line: str, new_line: str) -> None:
+    updated = set_status(STYLED, pid, Status.IN_PROGRESS)
+    assert old_line in STYLED.split("\n")
+    assert updated == STYLED.replace(old_line, new_line, 1)
+
+
+def test_set_status_of_unknown_priority_is_an_error() -> None:
+    with pytest.raises(RoadmapError, match=r"ROADMAP\.md: no priority PRIORITY 7"):
+        set_status(STYLED, "7", Status.COMPLETE)
+
+
+def test_set_status_in_file_keeps_crlf_bytes(tmp_path) -> None:
+    path = tmp_path / "ROADMAP.md"
+    path.write_bytes(STYLED.encode())
+    set_status_in_file(path, "PRIORITY 2", Status.COMPLETE)
+    expected = STYLED.replace("📝 Planned - **START NOW**", "✅ Complete").encode()
+    assert path.read_bytes() == expected
+    assert Roadmap.load(path).get("2").status is Status.COMPLETE
