@@ -1,3 +1,104 @@
-"""Placeholder replaced below."""
-def main() -> int:
-    return 0
+"""``project-manager``: the companion CLI to the daemon (CONTRACT.md, "Commands").
+
+Only argparse is imported here. Each command's module is imported when that command
+runs, so ``project-manager --help`` answers before any SDK, pydantic or rich is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+from coffee_maker.cli.common import ArgumentParser, add_common_flags, run_guarded
+
+PROG = "project-manager"
+_PROVIDERS = "coffee_maker.cli.provider_commands"
+
+
+def _provider_parsers(commands: argparse._SubParsersAction) -> None:
+    provider = commands.add_parser("provider", help="the configured AI providers")
+    sub = provider.add_subparsers(dest="provider_command", metavar="COMMAND", required=True)
+
+    status = sub.add_parser("status", help="each provider: enabled, key, reachable, cooldown")
+    add_common_flags(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per reachability check"
+    )
+    status.set_defaults(handler=f"{_PROVIDERS}:status")
+
+    switch = sub.add_parser("switch", help="set default_provider in the config file")
+    switch.add_argument("name", metavar="NAME", help="a provider configured in the file")
+    add_common_flags(switch)
+    switch.set_defaults(handler=f"{_PROVIDERS}:switch")
+
+    compare = sub.add_parser("compare", help="providers side by side: models, prices, abilities")
+    add_common_flags(compare)
+    compare.set_defaults(handler=f"{_PROVIDERS}:compare")
+
+    models = sub.add_parser("models", help="models the vendor's API lists (cached for a day)")
+    models.add_argument("name", nargs="?", metavar="NAME", help="one provider (default: all)")
+    models.add_argument("--refresh", action="store_true", help="ignore the cache")
+    models.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS")
+    add_common_flags(models)
+    models.set_defaults(handler="coffee_maker.cli.models_command:models")
+
+    costs = sub.add_parser("costs", help="spend against the budgets, per provider and per day")
+    costs.add_argument("--days", type=_positive_int, default=7, metavar="N", help="default: 7")
+    costs.add_argument("--csv", metavar="FILE", help="also write the ledger's records as CSV")
+    add_common_flags(costs)
+    costs.set_defaults(handler=f"{_PROVIDERS}:costs")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description="Manage coffee-maker: providers, costs, the roadmap, first-time setup.",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _provider_parsers(commands)
+
+    roadmap = commands.add_parser("roadmap", help="the roadmap's priorities, as the daemon sees")
+    add_common_flags(roadmap)
+    roadmap.set_defaults(handler="coffee_maker.cli.roadmap_command:roadmap")
+
+    setup = commands.add_parser("setup", help="interactive wizard: providers, keys, budgets")
+    setup.add_argument(
+        "--reconfigure", action="store_true", help="replace an existing configuration"
+    )
+    setup.add_argument(
+        "--config", metavar="PATH", help="where to write (default: ~/.config/coffee-maker/)"
+    )
+    setup.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS)
+    setup.set_defaults(handler="coffee_maker.cli.setup_wizard:run")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, then run the chosen command behind the error guard; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    module_name, _, function = args.handler.partition(":")
+
+    def command() -> int:
+        from coffee_maker.logging import configure_logging
+
+        configure_logging(verbose=args.verbose)
+        return getattr(importlib.import_module(module_name), function)(args)
+
+    return run_guarded(command, prog=PROG, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,361 @@
+"""``project-manager provider status|switch|compare|costs``.
+
+Everything shown comes from the user's config, the price table, the providers' own
+classes and the vendors' APIs, so the output stays true as those change; nothing here
+describes a provider in words of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from coffee_maker.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    error_line,
+    load_app_config,
+    make_console,
+)
+
+if TYPE_CHECKING:
+    from coffee_maker.ai_providers.base import BaseAIProvider
+    from coffee_maker.ai_providers.pricing import Price
+    from coffee_maker.ai_providers.provider_config import AppConfig
+
+_STYLE = {"ok": "green", "unchecked": "yellow", "skipped": "dim", "error": "red"}
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+def key_state(provider: BaseAIProvider) -> dict[str, Any]:
+    """Which variable holds the key and whether it is set (never the value)."""
+    from coffee_maker.cli.env_file import from_env_file
+
+    env = provider.api_key_env
+    present = bool(env and os.environ.get(env))
+    source = None
+    if present:
+        source = "env file" if from_env_file(env or "") else "environment"
+    return {"env": env, "present": present, "source": source}
+
+
+def _provider_rows(config: AppConfig, timeout: float) -> list[dict[str, Any]]:
+    from coffee_maker.ai_providers.provider_factory import ProviderFactory
+    from coffee_maker.cli.probe import Probe, probe_all, with_timeout
+
+    factory = ProviderFactory(config=with_timeout(config, timeout))
+    providers = {name: factory.create(name) for name in config.providers}
+    skipped: dict[str, Probe] = {}
+    for name, provider in providers.items():
+        if not config.providers[name].enabled:
+            skipped[name] = Probe("skipped", "disabled")
+        elif not provider.check_available():
+            skipped[name] = Probe("skipped", provider.describe_unavailable())
+    probes = probe_all([p for n, p in providers.items() if n not in skipped], timeout)
+    limits = quota_states(config)
+    rows = []
+    for name, provider in providers.items():
+        settings = config.providers[name]
+        found = skipped.get(name) or probes[name]
+        quota = limits[name]
+        rows.append(
+            {
+                "name": name,
+                "default": name == config.default_provider,
+                "enabled": settings.enabled,
+                "type": settings.type,
+                "model": provider.model,
+                "fallback_models": list(settings.fallback_models),
+                "key": key_state(provider),
+                "reachable": found.to_dict(),
+                "cooldown": quota["cooldown"],
+                "requests": quota["requests"],
+                "usable": settings.enabled and found.usable and not _held_back(quota),
+            }
+        )
+    return rows
+
+
+def quota_states(config: AppConfig) -> dict[str, dict[str, Any]]:
+    """Cooldowns and request counts as the fallback strategy persisted them."""
+    from datetime import UTC, datetime
+
+    from coffee_maker.ai_providers.quotas import ProviderStateStore
+
+    store = ProviderStateStore()
+    states = {}
+    for name, settings in config.providers.items():
+        state: dict[str, Any] = {"cooldown": None, "requests": None}
+        cooldown = store.cooldown(name)
+        if cooldown:
+            until = datetime.fromtimestamp(cooldown.until, UTC).isoformat(timespec="seconds")
+            state["cooldown"] = {"until": until, "reason": cooldown.reason}
+        if settings.daily_requests or settings.monthly_requests:
+            today, month = store.requests_used(name)
+            state["requests"] = {
+                "today": today,
+                "daily_limit": settings.daily_requests,
+                "this_month": month,
+                "monthly_limit": settings.monthly_requests,
+            }
+        states[name] = state
+    return states
+
+
+def _held_back(quota: dict[str, Any]) -> bool:
+    """In cooldown, or its request quota for today or this month is used up."""
+    requests = quota["requests"] or {}
+    used_up = any(
+        requests.get(limit) and requests[count] >= requests[limit]
+        for count, limit in (("today", "daily_limit"), ("this_month", "monthly_limit"))
+    )
+    return bool(quota["cooldown"]) or used_up
+
+
+def _quota_text(row: dict[str, Any]) -> str:
+    parts = []
+    if row["cooldown"]:
+        until = row["cooldown"]["until"].replace("T", " ").replace("+00:00", " UTC")
+        parts.append(f"[red]cooling down until {until}: {escape(row['cooldown']['reason'])}[/]")
+    requests = row["requests"]
+    if requests and requests["daily_limit"]:
+        parts.append(f"{requests['today']}/{requests['daily_limit']} requests today")
+    if requests and requests["monthly_limit"]:
+        parts.append(f"{requests['this_month']}/{requests['monthly_limit']} this month")
+    return "; ".join(parts) or "-"
+
+
+def status(args: argparse.Namespace) -> int:
+    """Exit 0 when the default provider can be used right now, else 1."""
+    config = load_app_config(args.config, args.repo)
+    rows = _provider_rows(config, args.timeout)
+    default_row = next((r for r in rows if r["default"]), None)
+    usable = bool(default_row and default_row["usable"])
+    if args.json:
+        report = {
+            "config": config.source,
+            "default_provider": config.default_provider,
+            "usable": usable,
+            "providers": rows,
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        _print_status(config, rows, usable)
+    return EXIT_OK if usable else EXIT_FAILED
+
+
+def _reach_cell(reach: dict[str, Any]) -> str:
+    """A short cell; the details go in the notes under the table, where they fit."""
+    outcome = reach["outcome"]
+    text = {
+        "ok": f"yes ({reach['model_count']} models)",
+        "unchecked": "not checked",
+        "skipped": "skipped",
+        "error": f"no: {reach['error_kind']}",
+    }[outcome]
+    return f"[{_STYLE[outcome]}]{escape(text)}[/]"
+
+
+def _print_status(config: AppConfig, rows: list[dict[str, Any]], usable: bool) -> None:
+    title = f"Providers ({config.source or 'built-in defaults'})"
+    table = Table(title=escape(title), title_justify="left")
+    for column in ("provider", "enabled", "type", "model", "key", "reachable", "cooldown / quota"):
+        table.add_column(column, overflow="fold")
+    notes = []
+    for row in rows:
+        key = row["key"]
+        key_text = "not needed"
+        if key["env"]:
+            key_text = f"{key['env']} " + (f"({key['source']})" if key["present"] else "unset")
+        reach = row["reachable"]
+        if reach["detail"] and reach["outcome"] != "ok" and reach["detail"] != "disabled":
+            notes.append(f"{row['name']}: {reach['detail']}")
+        table.add_row(
+            escape(row["name"]) + (" (default)" if row["default"] else ""),
+            "yes" if row["enabled"] else "no",
+            escape(row["type"]),
+            escape(row["model"] or "-"),
+            f"[green]{key_text}[/]" if key["present"] else key_text,
+            _reach_cell(reach),
+            _quota_text(row),
+        )
+    console = make_console()
+    console.print(table)
+    for note in notes:
+        console.print(escape(note))
+    verdict = "[green]usable[/]" if usable else "[red]not usable[/]"
+    console.print(f"Default provider {escape(config.default_provider or '(none)')}: {verdict}")
+
+
+# -- switch --------------------------------------------------------------------------------
+
+
+def switch(args: argparse.Namespace) -> int:
+    """Point ``default_provider`` at NAME in the file ``load_config`` would read."""
+    from coffee_maker.ai_providers.provider_config import find_config, load_config
+    from coffee_maker.cli.config_edit import replace_file_text, set_top_level_scalar
+    from coffee_maker.cli.env_file import load_env_file
+
+    load_env_file()
+    path = find_config(args.config, args.repo)
+    if path is None:
+        raise UsageError(
+            "no configuration file found (--config, $CODE_DEVELOPER_CONFIG, "
+            "config/ai_providers.yaml, ~/.config/coffee-maker/ai_providers.yaml); "
+            "create one with `project-manager setup`"
+        )
+    config = load_config(path)
+    name = args.name
+    if name not in config.providers:
+        configured = ", ".join(config.providers) or "none"
+        raise UsageError(
+            f"{path}: providers: no provider named {name!r} (configured: {configured})"
+        )
+    if not config.providers[name].enabled:
+        raise UsageError(f"{path}: providers.{name}.enabled is false; enable it first")
+    text = path.read_bytes().decode("utf-8")
+    new_text = set_top_level_scalar(text, "default_provider", name, str(path))
+    _check_switched(new_text, name, path)
+    previous = _file_default(text)
+    if new_text != text:
+        replace_file_text(path, new_text)
+    print(f"default_provider: {previous or '(unset)'} -> {name}   ({path})")
+    override = os.environ.get("DEFAULT_AI_PROVIDER")
+    if override and override != name:
+        error_line(f"note: DEFAULT_AI_PROVIDER={override} in the environment overrides the file")
+    return EXIT_OK
+
+
+def _file_default(text: str) -> str | None:
+    import yaml
+
+    data = yaml.safe_load(text)
+    return data.get("default_provider") if isinstance(data, dict) else None
+
+
+def _check_switched(text: str, name: str, path: os.PathLike[str]) -> None:
+    """The edited text must still be a valid config whose default is ``name``."""
+    import yaml
+
+    from coffee_maker.ai_providers.provider_config import parse_config
+
+    environ = {k: v for k, v in os.environ.items() if k != "DEFAULT_AI_PROVIDER"}
+    config = parse_config(yaml.safe_load(text), str(path), environ)
+    if config.default_provider != name:
+        raise RuntimeError(
+            f"{path}: the edit did not take (default_provider is still "
+            f"{config.default_provider!r}); the file was left unchanged"
+        )
+
+
+# -- compare -------------------------------------------------------------------------------
+
+
+def _price(config: AppConfig, name: str, model: str) -> tuple[Price, bool]:
+    """The price of one model, and whether the table had to guess it (no row for it).
+
+    Looked up directly rather than through ``provider.price()``, which would also log a
+    warning per unknown model: here the guess is marked in the table instead.
+    """
+    from coffee_maker.ai_providers.pricing import TYPE_SECTIONS, get_price_table
+
+    settings = config.providers[name]
+    override = settings.price_override()
+    if override is not None:
+        return override, False
+    sections = [name, TYPE_SECTIONS.get(settings.type, settings.type)]
+    price, how = get_price_table().lookup(sections, model)
+    return price, how in ("section-default", "global-default") and not price.free
+
+
+def _price_cells(price: Price, guessed: bool) -> list[str]:
+    """Input, output, cache read and cache write, per million tokens."""
+    if price.is_free:
+        return ["free"] * 4
+    mark = "*" if guessed else ""
+    values = (price.input, price.output, price.cache_read, price.cache_write)
+    return [f"{_usd(v)}{mark}" for v in values]
+
+
+def _usd(value: float) -> str:
+    """Two decimals, more only when the price has them (0.075 stays 0.075)."""
+    text = f"{value:.4f}".rstrip("0")
+    return text + "0" * max(0, 2 - len(text.partition(".")[2]))
+
+
+def capability_names(provider: BaseAIProvider, free: bool) -> list[str]:
+    """What this configured provider can do (its class's abilities, narrowed by the config)."""
+    from coffee_maker.ai_providers.base import ProviderCapability
+
+    names = {c.value for c in provider.capabilities if c is not ProviderCapability.TEXT}
+    if free:
+        names.add(ProviderCapability.FREE.value)
+    return sorted(names)
+
+
+def compare(args: argparse.Namespace) -> int:
+    from coffee_maker.ai_providers.provider_factory import ProviderFactory
+
+    config = load_app_config(args.config, args.repo)
+    factory = ProviderFactory(config=config)
+    table = Table(title="Providers compared (USD per million tokens)", title_justify="left")
+    for column in ("provider", "type", "model", "input", "output", "cache read", "cache write"):
+        table.add_column(
+            column,
+            justify="left" if column in ("provider", "type", "model") else "right",
+            overflow="fold",
+        )
+    for column in ("capabilities", "key", "enabled"):
+        table.add_column(column, overflow="fold")
+    any_guess = False
+    for name, settings in config.providers.items():
+        provider = factory.create(name)
+        models = settings.models or [provider.model or "-"]
+        prices = [_price(config, name, model) for model in models]
+        any_guess |= any(guessed for _, guessed in prices)
+        first_row = [
+            escape(name) + (" (default)" if name == config.default_provider else ""),
+            escape(settings.type),
+            escape(models[0]),
+            *_price_cells(*prices[0]),
+            ", ".join(capability_names(provider, prices[0][0].is_free)),
+            provider.api_key_env or "-",
+            "yes" if settings.enabled else "no",
+        ]
+        table.add_row(*first_row, end_section=len(models) == 1)
+        for i, model in enumerate(models[1:], 1):
+            cells = ["", "", escape(f"fallback: {model}"), *_price_cells(*prices[i]), "", "", ""]
+            table.add_row(*cells, end_section=i == len(models) - 1)
+    if any_guess:
+        table.caption = "* not in the price table: priced at its vendor's default or fallback rate"
+    make_console().print(table)
+    return EXIT_OK
+
+
+# -- costs ---------------------------------------------------------------------------------
+
+
+def costs(args: argparse.Namespace) -> int:
+    """Spend against the budgets; the report itself lives with the ledger's other views."""
+    from pathlib import Path
+
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.cli.costs_report import render_costs
+
+    config = load_app_config(args.config, args.repo)
+    if args.csv and not Path(args.csv).expanduser().parent.is_dir():
+        raise UsageError(f"--csv {args.csv}: its directory does not exist")
+    csv_path = Path(args.csv).expanduser() if args.csv else None
+    tracker = CostTracker(config.cost_controls)
+    render_costs(
+        tracker, config.cost_controls, days=args.days, csv_path=csv_path, console=make_console()
+    )
+    return EXIT_OK

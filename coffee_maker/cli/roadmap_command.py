@@ -1,0 +1,110 @@
+"""``project-manager roadmap``: the priorities as the daemon sees them, and which is next.
+
+The roadmap alone does not say what the daemon will do: a priority it failed on
+``max_attempts`` times is blocked in its state, not in the file. This view joins the two,
+using the daemon's own parser and state, so it cannot disagree with the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+
+from coffee_maker.cli.common import EXIT_OK, EXIT_USAGE, UsageError, error_line, load_app_config
+
+if TYPE_CHECKING:
+    from coffee_maker.autonomous.roadmap import Priority, Roadmap
+    from coffee_maker.autonomous.state import RepoState
+
+_STATUS_STYLE = {"Planned": "cyan", "In Progress": "yellow", "Complete": "green", "Blocked": "red"}
+
+
+def roadmap(args: argparse.Namespace) -> int:
+    from coffee_maker.autonomous.roadmap import Roadmap, RoadmapError
+    from coffee_maker.autonomous.state import RepoState, StateError
+
+    config = load_app_config(args.config, args.repo)
+    repo = Path(args.repo)
+    path = repo / config.daemon.roadmap
+    try:
+        plan = Roadmap.load(path)
+    except RoadmapError as exc:
+        for problem in exc.problems:
+            error_line(f"project-manager: {problem}")
+        return EXIT_USAGE
+    try:
+        state = RepoState.load(repo)
+    except StateError as exc:
+        raise UsageError(str(exc)) from None
+    _print(plan, state, path)
+    return EXIT_OK
+
+
+def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
+    """One note per priority that needs one: next, running, blocked (why), waiting (on what)."""
+    from coffee_maker.autonomous.roadmap import Status
+
+    following = plan.next_planned(skip=lambda p: state.is_blocked(p.id))
+    current = state.current or {}
+    notes: dict[str, str] = {}
+    for priority in plan:
+        record = state.record(priority.id)
+        if current.get("priority") == priority.id:
+            via = f" with {current['provider']}" if current.get("provider") else ""
+            notes[priority.id] = f"running: {current.get('step') or 'started'}{via}"
+        elif state.is_blocked(priority.id):
+            reason = record.get("blocked_reason") or "blocked"
+            notes[priority.id] = f"blocked by the daemon: {reason}"
+        elif following is not None and priority.id == following.id:
+            notes[priority.id] = "NEXT: the daemon takes this one"
+        elif priority.status is Status.PLANNED:
+            waiting = [d for d in priority.dependencies if _incomplete(plan, d)]
+            if waiting:
+                notes[priority.id] = "waiting for " + ", ".join(waiting)
+    return notes
+
+
+def _incomplete(plan: Roadmap, priority_id: str) -> bool:
+    from coffee_maker.autonomous.roadmap import Status
+
+    dependency = plan.get(priority_id)
+    return dependency is None or dependency.status is not Status.COMPLETE
+
+
+def _print(plan: Roadmap, state: RepoState, path: Path) -> None:
+    from rich.table import Table
+
+    from coffee_maker.cli.common import make_console
+
+    notes = notes_for(plan, state)
+    table = Table(title=escape(f"{path}: {len(plan)} priorities"), title_justify="left")
+    for column in ("id", "title", "status", "depends on", "attempts", "note"):
+        table.add_column(column, justify="right" if column == "attempts" else "left")
+    for priority in plan:
+        table.add_row(*_cells(priority, state.record(priority.id), notes.get(priority.id, "")))
+    console = make_console()
+    console.print(table)
+    if not any(note.startswith("NEXT") for note in notes.values()):
+        console.print("Nothing to do: no Planned priority has all its dependencies complete.")
+
+
+def _cells(priority: Priority, record: dict[str, Any], note: str) -> list[str]:
+    status = priority.status.value
+    style = _STATUS_STYLE.get(status, "")
+    attempts = str(record.get("attempts") or 0)
+    note = escape(note)
+    if note.startswith("NEXT"):
+        note = f"[bold green]{note}[/]"
+    elif note.startswith("blocked"):
+        note = f"[red]{note}[/]"
+    return [
+        escape(priority.id),
+        escape(priority.title),
+        f"[{style}]{status}[/]" if style else status,
+        escape(", ".join(priority.dependencies) or "-"),
+        attempts,
+        note,
+    ]
