@@ -128,13 +128,12 @@ class ProviderFactory:
         """Why ``provider`` cannot be used right now (offline check), or None."""
         if provider.check_available():
             return None
+        reason = provider.describe_unavailable()
         env = provider.api_key_env
-        if env and not provider.api_key():
-            return (
-                f"{self.source}: providers.{provider.name}.api_key_env: {env} is not set "
-                f"in the environment"
-            )
-        return f"providers.{provider.name}: not available ({provider.describe_unavailable()})"
+        if env and reason == f"{env} is not set":
+            return (f"{self.source}: providers.{provider.name}.api_key_env: {env} is not set "
+                    f"in the environment")
+        return f"{self.source}: providers.{provider.name}: not available ({reason})"
 
     def list_available_providers(self) -> list[str]:
         """Enabled providers whose key (or binary) is present, in fallback order."""
