@@ -1,0 +1,91 @@
+"""What FallbackStrategy costs per call, against calling the provider directly.
+
+An in-process provider answers instantly, so the difference is the strategy's own work:
+the chain walk, the cooldown and quota checks, events, and — with a CostTracker — the
+budget reservation and the settled ledger record (two locked, fsync'd appends per call).
+
+    python benchmarks/bench_fallback_overhead.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+CALLS = 2000
+
+
+def main() -> None:
+    home = tempfile.mkdtemp(prefix="bench-fallback-")
+    os.environ["COFFEE_MAKER_HOME"] = home
+
+    from coffee_maker.ai_providers.base import BaseAIProvider, Message, ProviderResult, make_usage
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
+    from coffee_maker.ai_providers.provider_config import CostControls, parse_config
+    from coffee_maker.ai_providers.provider_factory import ProviderFactory, register_provider
+
+    class InstantProvider(BaseAIProvider):
+        provider_type = "instant"
+
+        def chat(self, messages, tools=None, **kwargs) -> ProviderResult:
+            usage = make_usage(120, 30)
+            return ProviderResult("ok", self.model, self.name, usage, cost=self.cost_of(usage))
+
+        def check_available(self) -> bool:
+            return True
+
+    register_provider("instant", InstantProvider)
+    config = parse_config(
+        {
+            "providers": {
+                "fast": {
+                    "type": "instant",
+                    "model": "m",
+                    "max_tokens": 1000,
+                    "pricing": {"input": 3.0, "output": 15.0},
+                }
+            }
+        },
+        "bench",
+        environ={},
+    )
+    factory = ProviderFactory(config=config)
+    provider = factory.get_provider("fast")
+    messages = [Message.user("Explain this diff in one sentence.")]
+    no_tracker = FallbackStrategy(FallbackConfig(fallback_order=["fast"]), factory)
+    tracker = CostTracker(CostControls(daily_limit=None, monthly_limit=None), home=home)
+    with_tracker = FallbackStrategy(FallbackConfig(fallback_order=["fast"]), factory, tracker)
+
+    rows = [
+        ("provider.chat directly", lambda: provider.chat(messages, max_tokens=100)),
+        ("FallbackStrategy, no tracker", lambda: no_tracker.chat(messages, max_tokens=100)),
+        ("FallbackStrategy + CostTracker", lambda: with_tracker.chat(messages, max_tokens=100)),
+    ]
+    print(f"median of {CALLS} calls, ledger in {home}\n")
+    print(f"{'path':34} {'median µs':>10} {'p90 µs':>10} {'overhead µs':>12}")
+    base = None
+    for name, call in rows:
+        median, p90 = measure(call)
+        base = median if base is None else base
+        print(f"{name:34} {median:10.1f} {p90:10.1f} {median - base:12.1f}")
+    print(f"\nledger records written: {len(tracker.path.read_text().splitlines()):,}")
+
+
+def measure(call: Callable[[], object]) -> tuple[float, float]:
+    for _ in range(50):
+        call()
+    samples = []
+    for _ in range(CALLS):
+        start = time.perf_counter_ns()
+        call()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.9)]
+
+
+if __name__ == "__main__":
+    main()

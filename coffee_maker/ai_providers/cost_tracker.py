@@ -1,0 +1,391 @@
+"""The cost ledger and the budget: every call recorded, no call made that the budget cannot pay.
+
+The ledger is ``<state>/ledger.jsonl`` (``$COFFEE_MAKER_HOME``), shared by every process and
+repository, because budgets belong to the keys. It is append-only JSON lines, one object per
+line, of three kinds:
+
+- ``call``: one model call (``ts``, ``provider``, ``model``, ``task_id``, the four token
+  counts, ``cost`` in USD, ``outcome`` = ``ok`` or the error kind, and ``reservation`` when it
+  settles one);
+- ``reserve``: money set aside before a call (``id``, ``amount``, ``expires``, ``pid``, ``host``);
+- ``release``: a reservation given back without a call.
+
+Reservations live in the ledger so that two daemons sharing one budget see each other's:
+a reservation counts against the limits until a ``call`` naming it or a ``release`` arrives,
+until it ``expires``, or until its process (on this host) is gone. Every append happens under
+an exclusive ``flock`` on ``ledger.lock``, so concurrent writers never interleave, and
+``call`` records are fsync'd. Each tracker keeps running totals and the byte offset it has
+read up to; a call reads only the bytes appended since (by any process), so recording and
+asking for today's total cost O(new records), not O(ledger). A torn last line left by a
+crash is skipped with one warning; the next append starts on a fresh line.
+
+Money is summed in integer nano-dollars, so totals are exact. Days and months are **UTC**
+(a day runs 00:00-24:00 UTC), for the ledger, the limits and the reports alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from coffee_maker.ai_providers.base import USAGE_KEYS
+from coffee_maker.ai_providers.errors import BudgetExceededError
+from coffee_maker.ai_providers.ledger import (
+    LedgerFile,
+    Reservation,
+    Totals,
+    UsageStats,
+    day_key,
+    month_key,
+    timestamp,
+    to_nanos,
+    usd,
+    utc,
+)
+from coffee_maker.ai_providers.provider_config import CostControls
+from coffee_maker.paths import user_state_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESERVATION_TTL = 3600.0
+
+
+def money(amount: float) -> str:
+    """USD for people: cents, or four decimals for amounts that are not whole cents < $1."""
+    whole_cents = abs(amount * 100 - round(amount * 100)) < 1e-6
+    return f"${amount:,.2f}" if amount >= 1 or whole_cents else f"${amount:.4f}"
+
+
+class BudgetExceeded(BudgetExceededError):
+    """A call that would break ``limit`` (``per_task``, ``daily`` or ``monthly``).
+
+    Carries the figures so the user sees what was spent, what is held by calls in flight
+    and what this call needed; ``resets_at`` is when a daily/monthly limit frees up again.
+    """
+
+    def __init__(
+        self,
+        limit: str,
+        limit_value: float,
+        spent: float,
+        reserved: float,
+        amount: float,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        resets_at: datetime | None = None,
+    ) -> None:
+        self.limit = limit
+        self.limit_value = limit_value
+        self.spent = spent
+        self.reserved = reserved
+        self.amount = amount
+        self.resets_at = resets_at
+        message = (
+            f"cost_controls.{limit}_limit {money(limit_value)} would be exceeded: spent "
+            f"{money(spent)} + reserved {money(reserved)} + this call up to {money(amount)}"
+        )
+        super().__init__(message, provider=provider, model=model, reset_at=resets_at)
+
+
+class CostTracker:
+    """Records what calls cost and refuses calls the budget cannot pay for.
+
+    ``cost_controls`` are the limits (``None``: the documented defaults, $50 a day and $5 a
+    task). ``home`` is the state directory (default :func:`user_state_dir`). Safe to share
+    between threads; several processes may use the same ledger at once.
+    """
+
+    def __init__(
+        self,
+        cost_controls: CostControls | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.controls = cost_controls or CostControls()
+        directory = Path(home) if home is not None else user_state_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "ledger.jsonl"
+        self.clock = clock
+        #: Threshold warnings raised by this tracker: {"period", "key", "spent", "limit", ...}.
+        self.warnings: list[dict[str, Any]] = []
+        self._warned: set[tuple[str, str]] = set()
+        self._totals = Totals()
+        self._file = LedgerFile(self.path, directory / "ledger.lock")
+        self._mutex = threading.RLock()
+        self.refresh()
+
+    # -- reading and writing the ledger ---------------------------------------------------
+    def refresh(self) -> None:
+        """Read what other processes appended since the last call (every method does this)."""
+        with self._locked(exclusive=False):
+            pass
+
+    @contextmanager
+    def _locked(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the ledger lock and bring the totals up to date with the file."""
+        with self._mutex, self._file.locked(exclusive=exclusive):
+            if self._file.reset_if_replaced():
+                self._totals = Totals()
+            self._ingest()
+            yield
+
+    def _ingest(self) -> None:
+        """Apply the records appended since the last read (by any process)."""
+        calls = 0
+        for rec in self._file.read_new():
+            try:
+                calls += self._totals.apply(rec)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("ledger %s: skipping an invalid record (%s)", self.path, exc)
+        if calls:
+            self._check_thresholds()
+
+    def _append(self, record: dict[str, Any]) -> None:
+        """Write a record (the exclusive lock is held), then read it back in.
+
+        Calls are fsync'd. Reservations and releases are not: they only matter while
+        their process lives, and other processes see them without it.
+        """
+        self._file.append([record], durable=record["kind"] == "call")
+        self._ingest()
+
+    def _call_record(
+        self,
+        provider: str,
+        cost: float,
+        usage: Mapping[str, Any] | None,
+        model: str | None,
+        task_id: str | None,
+        outcome: str,
+        reservation: str | None = None,
+    ) -> dict[str, Any]:
+        usage = usage or {}
+        record: dict[str, Any] = {
+            "kind": "call",
+            "ts": timestamp(self.clock()),
+            "provider": provider,
+            "model": model,
+            "task_id": task_id,
+            **{k: int(usage.get(k) or 0) for k in USAGE_KEYS},
+            "cost": usd(to_nanos(cost)),
+            "outcome": outcome,
+        }
+        if reservation:
+            record["reservation"] = reservation
+        return record
+
+    # -- recording ------------------------------------------------------------------------
+    def track_cost(
+        self,
+        provider: str,
+        cost: float,
+        usage_dict: Mapping[str, Any] | None = None,
+        *,
+        model: str | None = None,
+        task_id: str | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        """Record one call that was made without a reservation."""
+        record = self._call_record(provider, cost, usage_dict, model, task_id, outcome)
+        with self._locked(exclusive=True):
+            self._append(record)
+
+    def reserve(
+        self,
+        provider: str,
+        model: str | None,
+        amount: float,
+        task_id: str | None = None,
+        *,
+        ttl: float = DEFAULT_RESERVATION_TTL,
+    ) -> Reservation:
+        """Set ``amount`` aside against every limit, or raise :class:`BudgetExceeded`.
+
+        A zero amount (a free provider) always fits and writes nothing. The check and the
+        reservation happen under one exclusive lock, so two processes cannot both take
+        the last dollar.
+        """
+        now = self.clock()
+        reservation = Reservation(
+            id=uuid.uuid4().hex,
+            provider=provider,
+            model=model,
+            task_id=task_id,
+            nanos=max(0, to_nanos(amount)),
+            expires=now + ttl,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        if reservation.nanos == 0:
+            return reservation
+        with self._locked(exclusive=True):
+            problem = self._limit_problem(reservation.nanos, task_id, now)
+            if problem is not None:
+                problem.provider, problem.model = provider, model
+                raise problem
+            self._append(reservation.to_record(now))
+        return reservation
+
+    def settle(
+        self,
+        reservation: Reservation,
+        actual_cost: float,
+        usage: Mapping[str, Any] | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        """Record the call a reservation was for; its real cost replaces the reservation."""
+        record = self._call_record(
+            reservation.provider,
+            actual_cost,
+            usage,
+            reservation.model,
+            reservation.task_id,
+            outcome,
+            reservation.id if reservation.nanos else None,
+        )
+        with self._locked(exclusive=True):
+            self._append(record)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give a reservation back when no call was made."""
+        if not reservation.nanos:
+            return
+        record = {"kind": "release", "ts": timestamp(self.clock()), "id": reservation.id}
+        with self._locked(exclusive=True):
+            self._append(record)
+
+    # -- limits ---------------------------------------------------------------------------
+    def _reserved(self, now: float, task_id: str | None = None) -> int:
+        """Nano-dollars held by live reservations; dead ones (expired, crashed) are dropped."""
+        held = self._totals.reservations
+        for stale in [key for key, r in held.items() if not r.is_live(now)]:
+            del held[stale]
+        return sum(r.nanos for r in held.values() if task_id is None or r.task_id == task_id)
+
+    def _periods(self, now: float) -> list[tuple[str, str, float | None, int, datetime]]:
+        """(name, UTC day/month, limit, spent, when it resets) for the daily and monthly limits."""
+        today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+        day, month = day_key(now), month_key(now)
+        return [
+            ("daily", day, self.controls.daily_limit, self._totals.days.get(day, 0),
+             today + timedelta(days=1)),
+            ("monthly", month, self.controls.monthly_limit, self._totals.months.get(month, 0),
+             next_month),
+        ]  # fmt: skip
+
+    def _limit_problem(self, nanos: int, task_id: str | None, now: float) -> BudgetExceeded | None:
+        """The first limit ``nanos`` more would break, counting live reservations, or None."""
+        if nanos <= 0:
+            return None
+        reserved = self._reserved(now)
+        checks = [(name, limit, spent, reserved, resets) for name, _, limit, spent, resets
+                  in self._periods(now)]  # fmt: skip
+        if task_id:
+            task_spent, task_held = self._totals.tasks.get(task_id, 0), self._reserved(now, task_id)
+            checks.insert(
+                0, ("per_task", self.controls.per_task_limit, task_spent, task_held, None)
+            )
+        for name, limit, spent, held, resets in checks:
+            if limit is not None and spent + held + nanos > to_nanos(limit):
+                return BudgetExceeded(
+                    name, limit, usd(spent), usd(held), usd(nanos), resets_at=resets
+                )
+        return None
+
+    def check_cost_limit(self, provider: str, estimated_cost: float) -> bool:
+        """False if a call costing ``estimated_cost`` would break a daily or monthly limit."""
+        with self._locked(exclusive=False):
+            return self._limit_problem(to_nanos(estimated_cost), None, self.clock()) is None
+
+    def _check_thresholds(self) -> None:
+        """Warn once per UTC day / month when spend crosses ``warn_threshold`` of a limit."""
+        threshold = self.controls.warn_threshold
+        for period, key, limit, spent, _ in self._periods(self.clock()):
+            if not limit or (period, key) in self._warned or spent < to_nanos(limit * threshold):
+                continue
+            self._warned.add((period, key))
+            event = {"period": period, "key": key, "spent": usd(spent), "limit": limit}
+            self.warnings.append(event)
+            log.warning(
+                "cost warning: %s spend $%.2f (%s) has reached %d%% of the %s limit $%.2f",
+                period, usd(spent), key, round(threshold * 100), period, limit,
+                extra={"cost_warning": event},
+            )  # fmt: skip
+
+    # -- totals and stats -------------------------------------------------------------------
+    def get_daily_cost(self, day: date | None = None) -> float:
+        """USD spent on ``day`` (default: today, UTC)."""
+        with self._locked(exclusive=False):
+            key = day.isoformat() if day else day_key(self.clock())
+            return usd(self._totals.days.get(key, 0))
+
+    def get_monthly_cost(self) -> float:
+        """USD spent this calendar month (UTC)."""
+        with self._locked(exclusive=False):
+            return usd(self._totals.months.get(month_key(self.clock()), 0))
+
+    def get_task_cost(self, task_id: str) -> float:
+        with self._locked(exclusive=False):
+            return usd(self._totals.tasks.get(task_id, 0))
+
+    def get_reserved(self) -> float:
+        """USD held by calls in flight (any process)."""
+        with self._locked(exclusive=False):
+            return usd(self._reserved(self.clock()))
+
+    def stats(
+        self, since: date | None = None, until: date | None = None, by: str = "provider"
+    ) -> dict[str, UsageStats]:
+        """Per ``provider`` or per ``model`` (``provider/model``) stats, dates inclusive."""
+        if by not in ("provider", "model"):
+            raise ValueError(f"by must be 'provider' or 'model', not {by!r}")
+        low, high = (since.isoformat() if since else ""), (until.isoformat() if until else "~")
+        result: dict[str, UsageStats] = {}
+        with self._locked(exclusive=False):
+            for (day, provider, model), stat in self._totals.stats.items():
+                if low <= day <= high:
+                    key = provider if by == "provider" else f"{provider}/{model}"
+                    result.setdefault(key, UsageStats()).add(stat)
+        return dict(sorted(result.items()))
+
+    def get_provider_stats(self) -> dict[str, dict[str, Any]]:
+        """All-time stats per provider, as plain dicts."""
+        return {name: stat.to_dict() for name, stat in self.stats().items()}
+
+    def daily_totals(self, days: int = 7) -> list[tuple[date, float]]:
+        """USD per UTC day for the last ``days`` days, oldest first, today last."""
+        with self._locked(exclusive=False):
+            today = utc(self.clock()).date()
+            span = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+            return [(d, usd(self._totals.days.get(d.isoformat(), 0))) for d in span]
+
+    def export_csv(
+        self, path: str | os.PathLike[str], since: date | None = None, until: date | None = None
+    ) -> int:
+        """Write the calls between ``since`` and ``until`` (UTC dates, inclusive) as CSV."""
+        low, high = (since.isoformat() if since else ""), (until.isoformat() if until else "~")
+        columns = ["ts", "provider", "model", "task_id", *USAGE_KEYS, "cost", "outcome"]
+        rows = 0
+        with self._locked(exclusive=False):
+            records = list(self._file.read_all())
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+            writer.writeheader()
+            for rec in records:
+                if rec.get("kind", "call") == "call" and low <= str(rec.get("ts", ""))[:10] <= high:
+                    writer.writerow({**rec, "cost": f"{usd(to_nanos(rec.get('cost'))):.9f}"})
+                    rows += 1
+        return rows

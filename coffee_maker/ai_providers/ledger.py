@@ -1,0 +1,333 @@
+"""The ledger's file and what its records add up to.
+
+The file is append-only JSON lines that several processes write at once and read
+incrementally. Writers take an exclusive ``flock`` on a separate lock file, append whole
+lines with one ``O_APPEND`` write and fsync before letting go, so lines never interleave
+and a line that was acknowledged survives a crash. Readers remember the byte offset they
+have parsed up to and read only what was appended since. A crash mid-write can leave a
+torn last line: it is skipped with one warning, and the next append starts on a fresh line
+so every later record still parses. POSIX only (``fcntl``): the daemon targets Linux and
+macOS. :class:`Totals` folds records into running totals one at a time; money is summed in
+integer nano-dollars so totals are exact, and days are UTC dates.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from coffee_maker.ai_providers.base import USAGE_KEYS
+
+log = logging.getLogger(__name__)
+
+NANOS = 1_000_000_000
+
+
+def to_nanos(usd: float | int | str | None) -> int:
+    """USD to integer nano-dollars: what every total is summed in."""
+    return round(float(usd or 0) * NANOS)
+
+
+def usd(nanos: int) -> float:
+    return nanos / NANOS
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def timestamp(ts: float) -> str:
+    """The ledger's ``ts``: ISO 8601 in UTC, microseconds, ``Z``."""
+    return utc(ts).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def day_key(ts: float) -> str:
+    return utc(ts).strftime("%Y-%m-%d")
+
+
+def month_key(ts: float) -> str:
+    return utc(ts).strftime("%Y-%m")
+
+
+@contextmanager
+def flocked(lock_path: Path, *, exclusive: bool = True) -> Iterator[None]:
+    """Hold an advisory lock on ``lock_path`` (created if missing) for the block."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+class LedgerFile:
+    """The file side of the ledger: locking, appending, reading what is new."""
+
+    def __init__(self, path: Path, lock_path: Path) -> None:
+        self.path = path
+        self.lock_path = lock_path
+        self.offset = 0
+        self._fd = -1
+        self._lock_fd = -1
+        self._pid = -1
+        self._torn = False  # the file does not end with a newline
+        self._warned: set[int] = set()
+
+    # -- descriptors ---------------------------------------------------------------------
+    def _open(self) -> None:
+        """(Re)open both descriptors. After a fork the child needs a lock description of
+        its own: ``flock`` on an inherited one would not exclude the parent."""
+        self.close()
+        self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._open_data()
+        self._pid = os.getpid()
+
+    def _open_data(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = self._pid = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+    @contextmanager
+    def locked(self, *, exclusive: bool) -> Iterator[None]:
+        if self._pid != os.getpid():
+            self._open()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def reset_if_replaced(self) -> bool:
+        """True (and start over from byte 0) if the file was deleted, replaced or truncated.
+
+        Call while holding the lock; only the data descriptor is reopened.
+        """
+        mine = os.fstat(self._fd)
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            on_disk = None
+        unchanged = on_disk is not None and os.path.samestat(on_disk, mine)
+        if unchanged and mine.st_size >= self.offset:
+            return False
+        self._open_data()
+        self.offset, self._torn = 0, False
+        self._warned.clear()
+        return True
+
+    # -- reading -------------------------------------------------------------------------
+    def read_new(self) -> Iterator[dict[str, Any]]:
+        """Records appended since the last read. Call while holding the lock."""
+        size = os.fstat(self._fd).st_size
+        if size <= self.offset:
+            return
+        data = os.pread(self._fd, size - self.offset, self.offset)
+        end = data.rfind(b"\n") + 1
+        start = self.offset
+        self.offset += end
+        self._torn = end < len(data)
+        if self._torn:
+            self._warn(start + end, "an incomplete last line (a write interrupted by a crash?)")
+        position = start
+        for line in data[:end].split(b"\n")[:-1]:
+            record = self._parse(line, position)
+            position += len(line) + 1
+            if record is not None:
+                yield record
+
+    def read_all(self) -> Iterator[dict[str, Any]]:
+        """Every valid record from the start of the file (for exports); invalid lines skipped."""
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                if line.endswith(b"\n"):
+                    record = self._parse(line.rstrip(b"\n"), -1, quiet=True)
+                    if record is not None:
+                        yield record
+
+    def _parse(self, line: bytes, position: int, *, quiet: bool = False) -> dict[str, Any] | None:
+        if not line.strip():
+            return None
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            return record
+        if not quiet:
+            self._warn(position, "a line that is not a JSON record")
+        return None
+
+    def _warn(self, position: int, what: str) -> None:
+        if position in self._warned:
+            return
+        self._warned.add(position)
+        log.warning("%s: skipping %s at byte %d", self.path, what, position)
+
+    # -- writing -------------------------------------------------------------------------
+    def append(self, records: Iterable[dict[str, Any]], *, durable: bool = True) -> None:
+        """Append whole lines (and fsync if ``durable``) while holding the exclusive lock.
+
+        Other processes see the lines at once either way; fsync is what makes them outlive
+        a power cut, which only records of money spent need.
+        """
+        lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        payload = (("\n" if self._torn else "") + lines).encode()
+        view = memoryview(payload)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if durable:
+            os.fsync(self._fd)
+
+
+@dataclass
+class Reservation:
+    """Money set aside for one call; settle or release it when the call is over."""
+
+    id: str
+    provider: str
+    model: str | None
+    task_id: str | None
+    nanos: int
+    expires: float
+    pid: int
+    host: str
+
+    @property
+    def amount(self) -> float:
+        return usd(self.nanos)
+
+    def to_record(self, ts: float) -> dict[str, Any]:
+        return {
+            "kind": "reserve",
+            "ts": timestamp(ts),
+            "id": self.id,
+            "provider": self.provider,
+            "model": self.model,
+            "task_id": self.task_id,
+            "amount": self.amount,
+            "expires": self.expires,
+            "pid": self.pid,
+            "host": self.host,
+        }
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Reservation:
+        return cls(
+            id=str(rec["id"]),
+            provider=str(rec.get("provider") or ""),
+            model=rec.get("model"),
+            task_id=rec.get("task_id"),
+            nanos=to_nanos(rec["amount"]),
+            expires=float(rec["expires"]),
+            pid=int(rec.get("pid") or 0),
+            host=str(rec.get("host") or ""),
+        )
+
+    def is_live(self, now: float) -> bool:
+        """Still holding money: not expired and, if it is from this host, its process runs."""
+        if now >= self.expires:
+            return False
+        if self.host != socket.gethostname() or self.pid == os.getpid():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+@dataclass
+class UsageStats:
+    """Requests, tokens and money for one provider or model over a date range."""
+
+    requests: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_nanos: int = 0
+
+    @property
+    def cost(self) -> float:
+        return usd(self.cost_nanos)
+
+    @property
+    def average_cost(self) -> float:
+        return usd(self.cost_nanos // self.requests) if self.requests else 0.0
+
+    @property
+    def tokens(self) -> int:
+        return sum(getattr(self, k) for k in USAGE_KEYS)
+
+    def add(self, other: UsageStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        del data["cost_nanos"]
+        return {**data, "tokens": self.tokens, "cost": self.cost, "average_cost": self.average_cost}
+
+
+@dataclass
+class Totals:
+    """What the ledger adds up to: kept in memory, updated one record at a time."""
+
+    days: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    months: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tasks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stats: dict[tuple[str, str, str], UsageStats] = field(default_factory=dict)
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+
+    def apply(self, rec: Mapping[str, Any]) -> bool:
+        """Add one record; True when it was a call (totals changed). Raises on bad records."""
+        kind = rec.get("kind", "call")
+        if kind == "reserve":
+            reservation = Reservation.from_record(rec)
+            self.reservations[reservation.id] = reservation
+            return False
+        if kind == "release":
+            self.reservations.pop(str(rec["id"]), None)
+            return False
+        if kind != "call":
+            raise ValueError(f"unknown record kind {kind!r}")
+        ts, nanos = str(rec["ts"]), to_nanos(rec.get("cost"))
+        day, provider, model = ts[:10], str(rec["provider"]), str(rec.get("model") or "")
+        date.fromisoformat(day)
+        tokens = {key: int(rec.get(key) or 0) for key in USAGE_KEYS}
+        stat = self.stats.setdefault((day, provider, model), UsageStats())
+        stat.requests += 1
+        stat.failures += rec.get("outcome", "ok") != "ok"
+        for key, count in tokens.items():
+            setattr(stat, key, getattr(stat, key) + count)
+        stat.cost_nanos += nanos
+        self.days[day] += nanos
+        self.months[ts[:7]] += nanos
+        if rec.get("task_id"):
+            self.tasks[str(rec["task_id"])] += nanos
+        if rec.get("reservation"):
+            self.reservations.pop(str(rec["reservation"]), None)
+        return True

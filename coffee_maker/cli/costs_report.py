@@ -1,0 +1,124 @@
+"""``project-manager provider costs``: what was spent, against what limits, on what.
+
+Read at a glance in a terminal: today's and this month's spend with the share of each
+limit used, a per-provider table for the last N days, and a bar per day. Days are UTC
+days, as in the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from coffee_maker.ai_providers.cost_tracker import CostTracker, money
+from coffee_maker.ai_providers.ledger import UsageStats
+from coffee_maker.ai_providers.provider_config import CostControls
+
+BAR_WIDTH = 40
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(value: float, largest: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of unicode blocks, ``width`` cells for ``largest``."""
+    if largest <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(value / largest * width * 8))
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
+
+
+def _against(spent: float, limit: float | None, warn_at: float) -> Text:
+    if limit is None:
+        return Text(f"{money(spent)} (no limit)")
+    share = spent / limit if limit else 1.0
+    style = "red" if share >= 1 else "yellow" if share >= warn_at else "green"
+    return Text(f"{money(spent)} of {money(limit)} ({share:.0%})", style=style)
+
+
+def _spend_table(tracker: CostTracker, controls: CostControls) -> Table:
+    today = tracker.daily_totals(1)[0][0]
+    table = Table(title="Spend (UTC)", show_header=False, title_justify="left", box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    warn = controls.warn_threshold
+    table.add_row(f"Today {today}", _against(tracker.get_daily_cost(), controls.daily_limit, warn))
+    table.add_row(
+        f"This month {today:%Y-%m}",
+        _against(tracker.get_monthly_cost(), controls.monthly_limit, warn),
+    )
+    per_task = money(controls.per_task_limit) if controls.per_task_limit is not None else "none"
+    table.add_row("Per-task limit", per_task)
+    table.add_row("Held by calls in flight", money(tracker.get_reserved()))
+    return table
+
+
+def _provider_table(stats: dict[str, UsageStats], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("provider")
+    for name in ("requests", "input", "output", "cache read", "cache write", "cost", "avg cost"):
+        table.add_column(name, justify="right")
+    table.add_column("failures", justify="right")
+    total = UsageStats()
+    for name, stat in stats.items():
+        total.add(stat)
+        table.add_row(name, *_stat_cells(stat))
+    if len(stats) > 1:
+        table.add_section()
+        table.add_row("total", *_stat_cells(total), style="bold")
+    if not stats:
+        table.add_row("(no calls)", *[""] * 8)
+    return table
+
+
+def _stat_cells(stat: UsageStats) -> list[str]:
+    return [
+        f"{stat.requests:,}",
+        f"{stat.input_tokens:,}",
+        f"{stat.output_tokens:,}",
+        f"{stat.cache_read_tokens:,}",
+        f"{stat.cache_write_tokens:,}",
+        money(stat.cost),
+        money(stat.average_cost),
+        f"{stat.failures:,}",
+    ]
+
+
+def _daily_table(tracker: CostTracker, days: int) -> Table:
+    totals = tracker.daily_totals(days)
+    largest = max((cost for _, cost in totals), default=0.0)
+    table = Table(title="Per day", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(justify="right")
+    for day, cost in totals:
+        table.add_row(f"{day} {day:%a}", bar(cost, largest), money(cost))
+    return table
+
+
+def render_costs(
+    tracker: CostTracker,
+    cost_controls: CostControls,
+    days: int = 7,
+    csv_path: str | os.PathLike[str] | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print the cost report for the last ``days`` days; with ``csv_path``, export those calls."""
+    if days < 1:
+        raise ValueError(f"--days {days}: must be at least 1")
+    console = console or Console()
+    today = tracker.daily_totals(1)[0][0]
+    since = today - timedelta(days=days - 1)
+    console.print(_spend_table(tracker, cost_controls))
+    console.print()
+    title = f"Providers, last {days} day{'s' if days > 1 else ''} ({since} to {today})"
+    console.print(_provider_table(tracker.stats(since=since, until=today), title))
+    console.print()
+    console.print(_daily_table(tracker, days))
+    if csv_path is not None:
+        rows = tracker.export_csv(csv_path, since=since, until=today)
+        console.print()
+        console.print(f"Wrote {rows:,} call{'s' if rows != 1 else ''} to {csv_path}")
