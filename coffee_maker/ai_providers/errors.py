@@ -171,15 +171,18 @@ ERROR_CLASSES: dict[ErrorKind, type[ProviderError]] = {
 
 _QUOTA_MARKERS = re.compile(
     r"insufficient_quota|exceeded your current quota|credit balance is too low|"
-    r"billing|usage limit|limit reached|PerDay|per day|daily limit|out of credits",
+    r"billing|usage limit|(?<!rate )limit reached|PerDay|per day|daily limit|out of credits",
     re.IGNORECASE,
 )
 _CONTEXT_MARKERS = re.compile(
     r"prompt is too long|context_length_exceeded|maximum context length|context window|"
     r"too many tokens|exceeds the maximum number of tokens|input token count|"
-    r"prompt_too_long|reduce the length",
+    r"prompt_too_long|reduce the length|exceeds the available context size|"
+    r"longer than the context length|exceeds the context length",
     re.IGNORECASE,
 )
+#: A wrong key that the vendor answers with 400, not 401 (Google: API_KEY_INVALID).
+_AUTH_MARKERS = re.compile(r"API key not valid|API_KEY_INVALID", re.IGNORECASE)
 _FILTER_MARKERS = re.compile(
     r"content_filter|content management policy|safety|blocked by|responsible ai",
     re.IGNORECASE,
@@ -190,7 +193,7 @@ def kind_for_status(status: int | None, text: str = "") -> ErrorKind:
     """The kind for an HTTP status and the error's text (message, type, code)."""
     if status == 429:
         return ErrorKind.QUOTA_EXHAUSTED if _QUOTA_MARKERS.search(text) else ErrorKind.RATE_LIMITED
-    if status in (401, 403):
+    if status in (401, 403) or (status == 400 and _AUTH_MARKERS.search(text)):
         return ErrorKind.AUTH
     if status == 402:
         return ErrorKind.QUOTA_EXHAUSTED
@@ -243,6 +246,17 @@ def _gemini_retry_delay(details: Any) -> float | None:
             if match:
                 return float(match.group(1))
     return None
+
+
+def _google_quota_ids(details: Any) -> list[str]:
+    """The ``quotaId`` of each violation in a Google error's ``QuotaFailure`` detail."""
+    return [
+        str(violation.get("quotaId", ""))
+        for item in details or []
+        if isinstance(item, Mapping)
+        for violation in item.get("violations") or []
+        if isinstance(violation, Mapping)
+    ]
 
 
 def next_pacific_midnight(now: datetime | None = None) -> datetime:
@@ -310,11 +324,26 @@ def _status_error_fields(
     ]
     if isinstance(body, Mapping):
         parts.append(str(body))
+    if isinstance(status, int) and status <= 0:  # ollama's mid-stream errors: no status
+        status = None
     if isinstance(details, Mapping):  # google-genai keeps the whole error JSON here
         error = details.get("error", details)
         details = error.get("details") if isinstance(error, Mapping) else None
         parts.append(str(error))
     return status, " ".join(parts), headers, details
+
+
+#: Anthropic error types, for an error that arrives as an SSE event after HTTP 200.
+_STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
 
 
 def classify(
@@ -327,15 +356,22 @@ def classify(
         return exc
     names = _class_names(exc)
     fields: dict[str, Any] = {"provider": provider, "model": model, "cause": exc}
-    message = str(exc) or type(exc).__name__
+    # google-genai's str() is the whole error JSON; its ``message`` is the sentence
+    message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     if names & _TIMEOUT_NAMES:
         return ProviderTimeoutError(message, **fields)
     status, text, headers, details = _status_error_fields(exc)
+    if status is not None and int(status) < 400:  # an error event inside a streamed 200
+        status = _STREAM_ERROR_STATUS.get(str(getattr(exc, "type", "") or ""), status)
     if status is None:
         if names & _CONNECTION_NAMES or isinstance(exc, OSError):
             return ProviderConnectionError(message, **fields)
         return UnknownProviderError(f"{type(exc).__name__}: {message}", **fields)
     kind = kind_for_status(int(status), text)
+    quota_ids = _google_quota_ids(details)
+    if status == 429 and quota_ids:  # Google says "exceeded your current quota" for both
+        daily = any("PerDay" in quota_id for quota_id in quota_ids)
+        kind = ErrorKind.QUOTA_EXHAUSTED if daily else ErrorKind.RATE_LIMITED
     retry_after = parse_retry_after(headers) or _gemini_retry_delay(details)
     reset_at = None
     if kind is ErrorKind.QUOTA_EXHAUSTED:
