@@ -1,0 +1,153 @@
+"""Running a command the model asked for (or the test command) without trusting it.
+
+The command gets its own process group, so a timeout kills everything it started (a test
+runner's workers, a forgotten ``sleep &``), not just the shell. Its environment has every
+secret removed, and its output is captured within a budget while it is produced, so a
+command printing gigabytes cannot exhaust memory: the head and the tail are kept and the
+cut is said.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from coffee_maker.secrets import redact_text, scrubbed_environ
+
+#: Seconds between SIGTERM and SIGKILL when a command is stopped.
+KILL_GRACE = 2.0
+_READ_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did. ``output`` is stdout and stderr merged, already truncated."""
+
+    exit_code: int
+    output: str
+    timed_out: bool
+    duration: float
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class OutputBudget:
+    """Keeps the first and last characters of a stream and counts what falls between."""
+
+    def __init__(self, limit: int) -> None:
+        self._head_size = limit // 2
+        self._tail_size = limit - self._head_size
+        self._head = ""
+        self._tail = ""
+        self.cut = 0
+
+    def add(self, text: str) -> None:
+        if len(self._head) < self._head_size:
+            take = self._head_size - len(self._head)
+            self._head += text[:take]
+            text = text[take:]
+        self._tail += text
+        if len(self._tail) > self._tail_size:
+            over = len(self._tail) - self._tail_size
+            self.cut += over
+            self._tail = self._tail[over:]
+
+    def text(self) -> str:
+        if not self.cut:
+            return self._head + self._tail
+        return f"{self._head}\n[... {self.cut} characters cut ...]\n{self._tail}"
+
+
+def truncate_middle(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, head and tail kept, the cut marked."""
+    budget = OutputBudget(limit)
+    budget.add(text)
+    return budget.text()
+
+
+def scrubbed_env(extra_secret_names: Iterable[str] = ()) -> dict[str, str]:
+    """The environment for model-triggered commands: no secret by name, config or shape.
+
+    ``scrubbed_environ`` drops names like ``*_API_KEY``/``*_TOKEN``/``*_SECRET`` and the
+    registered ones; on top of that the config's ``secret_env`` names go, and so does any
+    variable whose value looks like a key (``sk-...`` under an innocent name).
+    """
+    names = set(extra_secret_names)
+    return {
+        name: value
+        for name, value in scrubbed_environ().items()
+        if name not in names and redact_text(value) == value
+    }
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
+    """SIGTERM the whole process group, then SIGKILL whatever is left of it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _drain(fd: int, budget: OutputBudget) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while chunk := os.read(fd, _READ_CHUNK):
+        budget.add(decoder.decode(chunk))
+    budget.add(decoder.decode(b"", final=True))
+
+
+def run_command(
+    command: str,
+    *,
+    cwd: str | os.PathLike[str],
+    timeout: float,
+    output_limit: int,
+    env: dict[str, str],
+    clock: Callable[[], float] = time.monotonic,
+) -> CommandResult:
+    """Run ``command`` through the shell in ``cwd``; never raises for the command's sake."""
+    started = clock()
+    try:
+        proc = subprocess.Popen(
+            command,
+            shell=True,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return CommandResult(127, f"could not start the command: {exc}", False, 0.0)
+    assert proc.stdout is not None
+    budget = OutputBudget(output_limit)
+    reader = threading.Thread(target=_drain, args=(proc.stdout.fileno(), budget), daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    # Also on a normal exit: background children still holding the pipe die with the group.
+    _kill_group(proc, KILL_GRACE if timed_out else 0.0)
+    proc.wait()
+    reader.join(KILL_GRACE)
+    if not reader.is_alive():
+        proc.stdout.close()
+    output = budget.text()
+    if timed_out:
+        output += f"\n[command timed out after {timeout:g} seconds and was killed]"
+    return CommandResult(proc.returncode, redact_text(output), timed_out, clock() - started)

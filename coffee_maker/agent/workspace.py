@@ -1,0 +1,343 @@
+"""The jail every tool acts through: paths, file operations and the command runner.
+
+The model is untrusted (DESIGN.md, idea 6). A path it names is relative to the workspace
+root; ``..``, absolute paths, symbolic links resolving outside, anything under ``.git``
+and files the config marks sensitive are refused with a :class:`ToolError`, whose message
+goes back to the model as a tool result: a refusal never ends the run.
+
+Files are opened component by component from the root with ``O_NOFOLLOW``, so a symbolic
+link swapped in between the check and the open is refused too.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import pathspec
+
+from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
+from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
+
+#: Build and test droppings that are never "a file the model changed".
+ALWAYS_IGNORED = pathspec.GitIgnoreSpec.from_lines(
+    ["__pycache__/", "*.py[co]", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/"]
+)
+MAX_FILE_BYTES = 2_000_000
+MAX_LIST_ENTRIES = 1000
+MAX_LINE_CHARS = 300
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:)")
+
+Snapshot = dict[str, str]
+
+
+class ToolError(Exception):
+    """A refused or failed tool action; ``str()`` is the message the model reads."""
+
+
+class Workspace:
+    """A directory the model may read and change, and run commands in."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        sensitive_patterns: Sequence[str] = DEFAULT_SENSITIVE,
+        secret_env_names: Iterable[str] = (),
+        output_limit: int = 12000,
+    ) -> None:
+        self.root = Path(root).resolve(strict=True)
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"workspace {self.root} is not a directory")
+        self.sensitive_patterns = [p.lower() for p in sensitive_patterns]
+        self.secret_env_names = set(secret_env_names)
+        self.output_limit = output_limit
+
+    @classmethod
+    def from_settings(cls, root: str | os.PathLike[str], settings: AgentSettings) -> Workspace:
+        """A workspace with the config's sensitive files, secret names and output budget."""
+        return cls(root, settings.sensitive_files, settings.secret_env, settings.output_limit)
+
+    # -- paths ------------------------------------------------------------------------------
+    def resolve(self, path: str) -> Path:
+        """The real path inside the root that ``path`` names, or a ToolError saying why not."""
+        parts = self._relative_parts(path)
+        self._check_policy(parts, path)
+        real = Path(os.path.realpath(self.root.joinpath(*parts)))
+        if real != self.root and self.root not in real.parents:
+            raise ToolError(f"{path}: resolves outside the workspace (symbolic link); refused")
+        self._check_policy(real.relative_to(self.root).parts, path)
+        return real
+
+    def relative(self, real: Path) -> str:
+        return real.relative_to(self.root).as_posix() or "."
+
+    def is_sensitive(self, rel_parts: Sequence[str]) -> bool:
+        names = [p.lower() for p in rel_parts]
+        candidates = [*names, "/".join(names)]
+        return any(
+            fnmatch.fnmatchcase(c, pat) for c in candidates for pat in self.sensitive_patterns
+        )
+
+    def _relative_parts(self, path: str) -> list[str]:
+        if not isinstance(path, str):
+            raise ToolError(f"path must be a string, not {type(path).__name__}")
+        text = path.strip().replace("\\", "/")
+        if "\x00" in text:
+            raise ToolError(f"{path!r}: a path may not contain NUL bytes")
+        if _ABSOLUTE.match(text):
+            raise ToolError(
+                f"{path}: absolute paths (and ~) are not allowed; give a path relative to "
+                "the workspace root"
+            )
+        parts = [p for p in text.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise ToolError(f"{path}: '..' is not allowed; paths stay inside the workspace")
+        return parts
+
+    def _check_policy(self, parts: Sequence[str], shown: str) -> None:
+        if any(p.lower() == ".git" for p in parts):
+            raise ToolError(f"{shown}: .git is off limits; the harness handles version control")
+        if self.is_sensitive(parts):
+            raise ToolError(
+                f"{shown}: a sensitive file (keys, credentials); neither read nor written"
+            )
+
+    # -- opening without following links ----------------------------------------------------
+    def _open(self, real: Path, flags: int, *, make_parents: bool = False) -> int:
+        """An fd for ``real`` opened from the root one component at a time, no symlink followed."""
+        parts = real.relative_to(self.root).parts
+        if not parts:
+            raise ToolError(". is the workspace directory, not a file")
+        shown = "/".join(parts)
+        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            for part in parts[:-1]:
+                if make_parents and not _exists_at(part, fd):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = next_fd
+            # O_NONBLOCK: a FIFO planted in the tree must not hang the harness on open.
+            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=fd)
+        except FileNotFoundError:
+            raise ToolError(f"{shown}: no such file") from None
+        except IsADirectoryError:
+            raise ToolError(f"{shown}: is a directory") from None
+        except NotADirectoryError:
+            raise ToolError(f"{shown}: a parent of this path is not a directory") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symbolic link appeared after the check
+                raise ToolError(f"{shown}: is a symbolic link; refused") from None
+            raise ToolError(f"{shown}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+    # -- files ------------------------------------------------------------------------------
+    def read_raw(self, path: str) -> str:
+        """The whole text of a file (UTF-8), refusing binary and oversized files."""
+        real = self.resolve(path)
+        shown = self.relative(real)
+        with os.fdopen(self._open(real, os.O_RDONLY), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ToolError(f"{shown}: not a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ToolError(f"{shown}: larger than {MAX_FILE_BYTES} bytes; use search instead")
+        if b"\x00" in data[:8192]:
+            raise ToolError(f"{shown}: a binary file")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ToolError(f"{shown}: not a UTF-8 text file") from None
+
+    def read_text(
+        self, path: str, start_line: int | None = None, end_line: int | None = None
+    ) -> str:
+        """Numbered lines within the output budget; where it cuts, it says how to go on."""
+        lines = self.read_raw(path).splitlines()
+        first = 1 if start_line is None else start_line
+        last = len(lines) if end_line is None else min(end_line, len(lines))
+        if first < 1:
+            raise ToolError("start_line: lines are numbered from 1")
+        if lines and first > len(lines):
+            raise ToolError(f"start_line: {path} has only {len(lines)} lines")
+        if last < first and lines:
+            raise ToolError("end_line: must not be smaller than start_line")
+        shown: list[str] = []
+        size = 0
+        for number in range(first, last + 1):
+            line = f"{number:>6}\t{lines[number - 1]}"
+            if size + len(line) > self.output_limit and shown:
+                shown.append(
+                    f"[... lines {number}-{last} not shown; call read_file with "
+                    f"start_line={number} to continue ...]"
+                )
+                break
+            shown.append(line)
+            size += len(line) + 1
+        return "\n".join(shown) if shown else f"({path} is empty)"
+
+    def write_text(self, path: str, content: str) -> int:
+        """Create or replace a file (parents created); returns the bytes written."""
+        real = self.resolve(path)
+        try:
+            data = content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ToolError(f"{path}: content is not valid Unicode text ({exc.reason})") from None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with os.fdopen(self._open(real, flags, make_parents=True), "wb") as handle:
+            handle.write(data)
+        return len(data)
+
+    def exists(self, path: str) -> bool:
+        return self.resolve(path).exists()
+
+    # -- the tree ---------------------------------------------------------------------------
+    def list_files(self, path: str = ".") -> list[str]:
+        """Files and folders (``dir/``) under ``path``, .gitignore respected, capped."""
+        real = self.resolve(path)
+        if not real.is_dir():
+            raise ToolError(f"{path}: not a directory")
+        entries = []
+        for rel, is_dir in self._walk(real):
+            if len(entries) == MAX_LIST_ENTRIES:
+                entries.append(f"[... more than {MAX_LIST_ENTRIES} entries; list a subfolder]")
+                break
+            entries.append(rel + "/" if is_dir else rel)
+        return entries
+
+    def search(self, pattern: str, path: str = ".", max_matches: int = 200) -> list[str]:
+        """``file:line: text`` for lines matching the regex; text files only, capped."""
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise ToolError(
+                f"pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
+        real = self.resolve(path)
+        files = (
+            [self.relative(real)]
+            if real.is_file()
+            else [rel for rel, is_dir in self._walk(real) if not is_dir]
+        )
+        matches: list[str] = []
+        for rel in files:
+            for number, line in self._searchable_lines(rel):
+                if regex.search(line):
+                    if len(matches) == max_matches:
+                        return [
+                            *matches,
+                            f"[... more than {max_matches} matches; narrow the search]",
+                        ]
+                    matches.append(f"{rel}:{number}: {line[:MAX_LINE_CHARS]}")
+        return matches
+
+    def _searchable_lines(self, rel: str) -> Iterator[tuple[int, str]]:
+        try:
+            text = self.read_raw(rel)
+        except ToolError:
+            return
+        yield from enumerate(text.splitlines(), start=1)
+
+    def _walk(self, directory: Path) -> Iterator[tuple[str, bool]]:
+        ancestors = [] if directory == self.root else [self.root, *_between(self.root, directory)]
+        specs = [(base, spec) for base in ancestors if (spec := _gitignore(base)) is not None]
+        yield from self._walk_dir(directory, specs)
+
+    def _walk_dir(
+        self, directory: Path, specs: list[tuple[Path, pathspec.PathSpec]]
+    ) -> Iterator[tuple[str, bool]]:
+        if (spec := _gitignore(directory)) is not None:
+            specs = [*specs, (directory, spec)]
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            full = Path(entry.path)
+            rel_parts = full.relative_to(self.root).parts
+            if entry.name.lower() == ".git" or self.is_sensitive(rel_parts):
+                continue
+            if _ignored(full, is_dir, specs):
+                continue
+            yield "/".join(rel_parts), is_dir
+            if is_dir:
+                yield from self._walk_dir(full, specs)
+
+    def snapshot(self) -> Snapshot:
+        """A content hash of every file that is not ignored, to tell later what changed."""
+        hashes: Snapshot = {}
+        for rel, is_dir in self._walk(self.root):
+            if is_dir:
+                continue
+            full = self.root / rel
+            digest = hashlib.sha256()
+            if full.is_symlink():
+                digest.update(b"link:" + os.readlink(full).encode())
+            elif not full.is_file():
+                continue  # FIFOs, sockets, devices: nothing to hash, nothing to wait for
+            else:
+                try:
+                    digest.update(full.read_bytes())
+                except OSError:
+                    continue
+            hashes[rel] = digest.hexdigest()
+        return hashes
+
+    def changed_files(self, before: Snapshot) -> list[str]:
+        """Files added, deleted or modified since ``before`` (no git involved)."""
+        after = self.snapshot()
+        return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+    # -- commands ---------------------------------------------------------------------------
+    def run(self, command: str, timeout: float) -> CommandResult:
+        """Run a shell command in the root with a scrubbed environment (see commands.py)."""
+        return run_command(
+            command,
+            cwd=self.root,
+            timeout=timeout,
+            output_limit=self.output_limit,
+            env=scrubbed_env(self.secret_env_names),
+        )
+
+    def truncate(self, text: str) -> str:
+        return truncate_middle(text, self.output_limit)
+
+
+def _exists_at(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _between(root: Path, directory: Path) -> list[Path]:
+    """The directories strictly between ``root`` and ``directory``, outermost first."""
+    return [d for d in reversed(directory.parents) if root in d.parents]
+
+
+def _gitignore(directory: Path) -> pathspec.PathSpec | None:
+    path = directory / ".gitignore"
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(path.read_text(errors="replace").splitlines())
+    except (OSError, ValueError):
+        return None
+
+
+def _ignored(full: Path, is_dir: bool, specs: list[tuple[Path, pathspec.PathSpec]]) -> bool:
+    for base, spec in [(None, ALWAYS_IGNORED), *specs]:
+        rel = full.name if base is None else full.relative_to(base).as_posix()
+        if spec.match_file(rel + "/" if is_dir else rel):
+            return True
+    return False
