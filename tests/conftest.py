@@ -20,6 +20,7 @@ def _isolated_environment(tmp_path_factory, monkeypatch):
             "WATCHDOG_USEC", "COFFEE_MAKER_PRICES",
         ):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables: same width on a terminal and in CI
     home = tmp_path_factory.mktemp("coffee-maker-home")
     monkeypatch.setenv("COFFEE_MAKER_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
