@@ -15,9 +15,8 @@ from typing import Any
 
 from coffee_maker.agent.commands import CommandResult
 from coffee_maker.agent.workspace import ToolError, Workspace
-from coffee_maker.ai_providers.base import ToolCall, ToolSpec
+from coffee_maker.ai_providers.base import ARGUMENTS_ERROR, ToolCall, ToolSpec
 from coffee_maker.ai_providers.provider_config import AgentSettings
-from coffee_maker.ai_providers.providers._common import ARGUMENTS_ERROR
 from coffee_maker.secrets import redact_text
 
 

@@ -56,6 +56,12 @@ def add_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in USAGE_KEYS}
 
 
+#: Keys a tool call's ``arguments`` gets when the model wrote invalid JSON: the text as
+#: written, and what is wrong with it. The agent answers such a call with the error.
+RAW_ARGUMENTS = "_raw"
+ARGUMENTS_ERROR = "_error"
+
+
 @dataclass
 class ToolCall:
     """A model's request to run a tool. ``id`` links the result back to it."""

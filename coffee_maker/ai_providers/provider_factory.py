@@ -131,8 +131,10 @@ class ProviderFactory:
         reason = provider.describe_unavailable()
         env = provider.api_key_env
         if env and reason == f"{env} is not set":
-            return (f"{self.source}: providers.{provider.name}.api_key_env: {env} is not set "
-                    f"in the environment")
+            return (
+                f"{self.source}: providers.{provider.name}.api_key_env: {env} is not set "
+                f"in the environment"
+            )
         return f"{self.source}: providers.{provider.name}: not available ({reason})"
 
     def list_available_providers(self) -> list[str]:

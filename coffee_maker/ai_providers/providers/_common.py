@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.base import (
+    ARGUMENTS_ERROR,
+    RAW_ARGUMENTS,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -27,11 +29,6 @@ from coffee_maker.ai_providers.tokens import count_tokens
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.base import BaseAIProvider
     from coffee_maker.ai_providers.provider_config import ProviderSettings
-
-#: Keys a tool call's ``arguments`` gets when the model wrote invalid JSON: the text as
-#: written, and what is wrong with it. The agent answers such a call with the error.
-RAW_ARGUMENTS = "_raw"
-ARGUMENTS_ERROR = "_error"
 
 
 @dataclass
