@@ -320,6 +320,19 @@ class BaseAIProvider(ABC):
             return None
         return os.environ.get(env) or None
 
+    def require_api_key(self) -> str:
+        """The key, registered for redaction; an AuthenticationError naming the env var if unset."""
+        from coffee_maker.ai_providers.errors import AuthenticationError
+        from coffee_maker.secrets import register_secret_value
+
+        key = self.api_key()
+        if not key:
+            raise AuthenticationError(
+                f"{self.api_key_env} is not set", provider=self.name, model=self.model
+            )
+        register_secret_value(key)
+        return key
+
     def describe_unavailable(self) -> str:
         """Why :meth:`check_available` is False, in words for the user."""
         env = self.api_key_env

@@ -29,8 +29,7 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import AuthenticationError, ServerError, classify
-from coffee_maker.secrets import register_secret_value
+from coffee_maker.ai_providers.errors import ServerError, classify
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import ProviderSettings
@@ -143,12 +142,7 @@ class ClaudeProvider(BaseAIProvider):
         """The SDK client, built on first use (importing ``anthropic`` costs ~0.5 s)."""
         with self._client_lock:
             if self._client is None:
-                key = self.api_key()
-                if key is None:
-                    raise AuthenticationError(
-                        f"{self.api_key_env} is not set", provider=self.name, model=self.model
-                    )
-                register_secret_value(key)
+                key = self.require_api_key()
                 import anthropic
 
                 self._client = anthropic.Anthropic(

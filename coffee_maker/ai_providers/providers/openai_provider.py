@@ -29,7 +29,7 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import AuthenticationError, UnknownProviderError, classify
+from coffee_maker.ai_providers.errors import UnknownProviderError, classify
 from coffee_maker.ai_providers.providers._common import (
     Draft,
     arguments_json,
@@ -39,7 +39,6 @@ from coffee_maker.ai_providers.providers._common import (
     synthetic_call_id,
     tool_result_text,
 )
-from coffee_maker.secrets import register_secret_value
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import ProviderSettings
@@ -143,12 +142,7 @@ class OpenAIProvider(BaseAIProvider):
     def client(self) -> Any:
         """The SDK client, built once: no SDK retries (FallbackStrategy retries)."""
         if self._client is None:
-            key = self.api_key()
-            if not key:
-                raise AuthenticationError(
-                    f"{self.api_key_env} is not set", provider=self.name, model=self.model
-                )
-            register_secret_value(key)
+            key = self.require_api_key()
             import openai
 
             self._client = openai.OpenAI(
