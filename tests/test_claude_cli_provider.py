@@ -110,6 +110,11 @@ def test_real_cli_answers_a_prompt_with_content_and_cost(claude_bin, cli_env, fa
     assert fake.unknown_requests == [], [r.path for r in fake.unknown_requests]
 
 
+def last_user_turn(body: dict) -> dict:
+    """The newest user message (with --max-budget-usd the CLI appends a system note)."""
+    return [m for m in body["messages"] if m["role"] == "user"][-1]
+
+
 def test_real_cli_edits_a_file_in_the_workspace(claude_bin, cli_env, fake, workspace):
     target = workspace / "greet.py"
     fake.reply_tool_calls([("Read", {"file_path": str(target)})])
@@ -132,7 +137,7 @@ def test_real_cli_edits_a_file_in_the_workspace(claude_bin, cli_env, fake, works
     tool_results = [
         block
         for request in fake.model_calls[1:]
-        for block in request.json["messages"][-1]["content"]
+        for block in last_user_turn(request.json)["content"]
         if block.get("type") == "tool_result"
     ]
     assert len(tool_results) == 3 and not any(b.get("is_error") for b in tool_results)
@@ -152,7 +157,7 @@ def test_real_cli_runs_the_shell_only_when_allowed(
 
     assert result.content == "finished"
     assert marker.exists() is allow_shell
-    answer = fake.model_calls[1].json["messages"][-1]["content"][0]
+    answer = last_user_turn(fake.model_calls[1].json)["content"][0]
     assert answer["type"] == "tool_result" and bool(answer.get("is_error")) is not allow_shell
 
 
@@ -212,7 +217,7 @@ def test_command_line_environment_and_prompt(stand_in, cli_env, workspace, tmp_p
     assert seen["argv"] == [
         "-p", "--output-format", "json", "--model", "sonnet", "--max-turns", "7",
         "--permission-mode", "acceptEdits", "--append-system-prompt", "Be careful",
-        "--allowedTools=Read,Edit", "--disallowedTools=Bash",
+        "--allowedTools=Read,Edit", "--disallowedTools=Bash", "--max-budget-usd", "2.00",
     ]  # fmt: skip
     env = seen["env"]
     assert env["ANTHROPIC_API_KEY"] == KEY and env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:1"
@@ -339,3 +344,33 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def test_an_agentic_run_reserves_its_whole_cap(stand_in, cli_env, workspace, tmp_path, monkeypatch):
+    """One CLI run is many model turns: the budget must hold its cap, not one turn's cost."""
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.ai_providers.fallback_strategy import (
+        AllProvidersFailedError,
+        FallbackConfig,
+        FallbackStrategy,
+    )
+    from coffee_maker.ai_providers.provider_config import CostControls, parse_config
+    from coffee_maker.ai_providers.provider_factory import ProviderFactory
+
+    record = tmp_path / "record.json"
+    monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(record))
+    provider = make(stand_in, max_budget_usd=3.0)
+    assert provider.worst_case_cost(1000, 8000) == 3.0
+    assert "--max-budget-usd" in provider.command(str(stand_in))
+
+    config = parse_config(
+        {"providers": {"claude-cli": {"cli_path": str(stand_in), "max_budget_usd": 3.0}}}, "t"
+    )
+    tracker = CostTracker(CostControls(daily_limit=2.5, per_task_limit=None))
+    strategy = FallbackStrategy(
+        FallbackConfig(fallback_order=["claude-cli"]), ProviderFactory(config=config), tracker
+    )
+    with pytest.raises(AllProvidersFailedError) as failure:
+        strategy.execute_prompt("Fix it", working_dir=str(workspace))
+    assert failure.value.budget_exhausted
+    assert not record.exists()  # the CLI never ran

@@ -306,6 +306,10 @@ class BaseAIProvider(ABC):
     def cost_of(self, usage: dict[str, int], model: str | None = None) -> float:
         return self.price(model).cost(usage)
 
+    def worst_case_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """The most one call can cost: what the budget reserves before making it."""
+        return self.cost_of(make_usage(input_tokens, output_tokens))
+
     # -- keys ----------------------------------------------------------------------------
     #: Environment variable read for the key when the config names none.
     default_api_key_env: str | None = None

@@ -41,7 +41,6 @@ from coffee_maker.ai_providers.base import (
     ProviderCapability,
     ProviderResult,
     ToolSpec,
-    make_usage,
 )
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.errors import ErrorKind, ProviderError, classify
@@ -392,8 +391,8 @@ class FallbackStrategy:
         key = (provider.name, provider.model)
         if key not in request.worst_cases:
             output = request.max_tokens or provider.max_output_tokens()
-            usage = make_usage(provider.count_tokens(request.text()), output)
-            request.worst_cases[key] = provider.cost_of(usage)
+            input_tokens = provider.count_tokens(request.text())
+            request.worst_cases[key] = provider.worst_case_cost(input_tokens, output)
         return request.worst_cases[key]
 
     def _call_once(self, provider: BaseAIProvider, request: _Request) -> ProviderResult:

@@ -78,6 +78,8 @@ class ProviderSettings(_Strict):
     permission_mode: str = "acceptEdits"
     allow_shell: bool = False
     allowed_tools: list[str] = Field(default_factory=list)
+    # one agentic run may spend up to this (passed as --max-budget-usd, reserved up front)
+    max_budget_usd: float | None = Field(2.0, gt=0)
     # gemini
     vertex: bool = False
     project: str | None = None

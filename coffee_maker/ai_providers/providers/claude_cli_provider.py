@@ -143,7 +143,14 @@ class ClaudeCLIProvider(BaseAIProvider):
             command.append("--allowedTools=" + ",".join(s.allowed_tools))
         if not s.allow_shell:
             command.append("--disallowedTools=Bash")
+        if s.max_budget_usd:
+            command += ["--max-budget-usd", f"{s.max_budget_usd:.2f}"]
         return command
+
+    def worst_case_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """A run is many model turns: its cap (``max_budget_usd``) is its worst case."""
+        one_turn = super().worst_case_cost(input_tokens, output_tokens)
+        return max(one_turn, self.settings.max_budget_usd or 0.0)
 
     def environment(self) -> dict[str, str]:
         """Our environment without secrets, plus only what the CLI needs to authenticate."""
