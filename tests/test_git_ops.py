@@ -22,9 +22,11 @@ from coffee_maker.autonomous.git_ops import (
     delete_local_branch,
     diff_stat,
     fetch_base,
+    fetch_remote_branch,
     owns_branch,
     parse_github_repo,
     push_branch,
+    read_file_at,
     remote_url,
     remove_worktree,
 )
@@ -310,3 +312,28 @@ def test_a_missing_worktree_directory_is_an_error_not_a_commit_elsewhere(
     with pytest.raises(GitError, match="no such directory"):
         commit_all(wt, "into the void", {})
     assert git(elsewhere, "status", "--porcelain") == "?? file.txt"
+
+
+def test_a_retry_continues_the_branch_an_earlier_run_pushed(repo: Path, origin: Path) -> None:
+    before = snapshot(repo)
+    assert fetch_remote_branch(repo, BRANCH) is None  # nothing pushed yet
+    first = create_worktree(repo, "PRIORITY 3", "add-json-flag")
+    (first.path / "a.py").write_text("a = 1\n")
+    pushed = commit_all(first, "first attempt", TRAILERS)
+    push_branch(first, first.branch)
+    remove_worktree(repo, first)
+    delete_local_branch(repo, BRANCH)  # e.g. a fresh clone: only origin remembers it
+
+    assert fetch_remote_branch(repo, BRANCH) == pushed
+    retry = create_worktree(repo, "PRIORITY 3", "add-json-flag", start_point=pushed)
+    assert git(retry.path, "rev-parse", "HEAD") == pushed and retry.base_sha == first.base_sha
+    (retry.path / "a.py").write_text("a = 2\n")
+    second = commit_all(retry, "second attempt", TRAILERS)
+    push_branch(retry, retry.branch)  # a fast-forward: no force needed
+    assert git(origin, "rev-parse", BRANCH) == second
+    assert git(origin, "rev-parse", f"{BRANCH}~1") == pushed
+    assert changed_files(retry) == ["a.py"]
+    assert read_file_at(repo, second, "a.py") == b"a = 2\n"
+    assert read_file_at(repo, pushed, "missing.py") is None
+    remove_worktree(repo, retry)
+    assert snapshot(repo) == before

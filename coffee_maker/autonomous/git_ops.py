@@ -2,9 +2,10 @@
 
 The user's checkout is sacred. Nothing here runs a command that switches, resets,
 stashes, commits or refreshes the index of the main working tree: in the user's
-repository only ref and worktree bookkeeping commands run (rev-parse, fetch into
-``refs/remotes``, ``worktree add/remove``, ``branch -D`` of our own branches); all
-other work happens inside the linked worktree under ``.git/coffee-maker/worktrees/``.
+repository only ref and worktree bookkeeping commands run (rev-parse, merge-base,
+ls-remote, fetch into ``refs/remotes``, ``worktree add/remove``, ``branch -D`` of our own
+branches) and objects are read from the object store; all other work happens inside the
+linked worktree under ``.git/coffee-maker/worktrees/``.
 Branches we create are listed in ``.git/coffee-maker/branches.json``, and only those are
 ever reset or deleted. Pushes never force, and nothing is written to the user's config.
 """
@@ -124,24 +125,50 @@ def branch_name(priority_id: str, slug: str, branch_prefix: str = "coffee-maker/
 # -- worktrees ---------------------------------------------------------------------------
 
 
+def _has_remote(repo: str | os.PathLike[str], remote: str) -> bool:
+    return remote in [r.name for r in _open(repo).remotes]
+
+
+def _fetch(repo: str | os.PathLike[str], remote: str, branch: str) -> str | None:
+    refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+    options = ("--no-tags", "--no-write-fetch-head", "--recurse-submodules=no")
+    _git(repo, "fetch", *options, remote, refspec, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
+    return _sha(repo, f"refs/remotes/{remote}/{branch}")
+
+
 def fetch_base(
     repo: str | os.PathLike[str], base_branch: str, remote: str = "origin"
 ) -> str | None:
     """Update ``refs/remotes/<remote>/<base_branch>``; None when there is no such remote."""
-    if remote not in [r.name for r in _open(repo).remotes]:
+    return _fetch(repo, remote, base_branch) if _has_remote(repo, remote) else None
+
+
+def fetch_remote_branch(
+    repo: str | os.PathLike[str], branch: str, remote: str = "origin"
+) -> str | None:
+    """The sha of ``branch`` on ``remote`` (fetched into ``refs/remotes``), None if it has none.
+
+    A branch an earlier run pushed must be continued, not replaced: starting the worktree
+    from this commit makes the next push a fast-forward, so no force is ever needed.
+    """
+    if not _has_remote(repo, remote):
         return None
-    refspec = f"+refs/heads/{base_branch}:refs/remotes/{remote}/{base_branch}"
-    _git(
-        repo,
-        *("fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"),
-        *(remote, refspec),
-        timeout=NETWORK_TIMEOUT,
-        env=_BATCH_ENV,
-    )
-    return _sha(repo, f"refs/remotes/{remote}/{base_branch}")
+    ref = f"refs/heads/{branch}"
+    listed = _git(repo, "ls-remote", remote, ref, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
+    return _fetch(repo, remote, branch) if listed.strip() else None
 
 
-def _base_sha(repo: str | os.PathLike[str], base_branch: str, remote: str) -> str:
+def read_file_at(repo: str | os.PathLike[str], commit: str, path: str) -> bytes | None:
+    """A file's bytes as ``commit`` has it (None if it has none), read from the object store."""
+    try:
+        blob = _open(repo).commit(commit).tree / path
+    except (KeyError, ValueError):
+        return None
+    return blob.data_stream.read() if blob.type == "blob" else None
+
+
+def base_commit(repo: str | os.PathLike[str], base_branch: str, remote: str = "origin") -> str:
+    """The commit work starts from: ``<remote>/<base_branch>`` as last fetched, else local."""
     for ref in (f"refs/remotes/{remote}/{base_branch}", f"refs/heads/{base_branch}"):
         sha = _sha(repo, ref)
         if sha:
@@ -199,19 +226,25 @@ def create_worktree(
     base_branch: str = "main",
     remote: str = "origin",
     keep_commits: bool = False,
+    start_point: str | None = None,
 ) -> Worktree:
     """A fresh worktree on a branch of our own, started from ``<remote>/<base_branch>``.
 
     A branch left by an earlier (crashed) run of ours is reused: reset to the base, or
-    kept as it is with ``keep_commits``. A branch of the same name that we did not
-    create is never touched: that is an error the user resolves.
+    kept as it is with ``keep_commits``. ``start_point`` starts the branch at that commit
+    instead, e.g. the remote's copy of our branch (:func:`fetch_remote_branch`), so that
+    the next push fast-forwards; ``base_sha`` is then where the branch left the base.
+    A branch of the same name that we did not create is never touched: that is an
+    error the user resolves.
     """
     branch = branch_name(priority_id, slug, branch_prefix)
     try:
         _git(repo, "check-ref-format", "--branch", branch)
     except GitError:
         raise GitError(f"invalid branch name {branch!r}; check daemon.branch_prefix") from None
-    base_sha = _base_sha(repo, base_branch, remote)
+    base_sha = base_commit(repo, base_branch, remote)
+    start = start_point or base_sha
+    base_sha = _merge_base(repo, start_point, base_sha) if start_point else base_sha
     path = _worktrees_dir(repo) / branch.removeprefix(branch_prefix).replace("/", "-")
     _discard(repo, path)
     exists = _sha(repo, f"refs/heads/{branch}") is not None
@@ -228,13 +261,20 @@ def create_worktree(
         else:
             flag = "-B" if exists else "-b"  # -B resets only a branch we own (checked above)
             _set_owned(repo, branch, {"created_at": now_iso(), "priority": priority_id})
-            _git(repo, "worktree", "add", "--no-track", flag, branch, str(path), base_sha)
+            _git(repo, "worktree", "add", "--no-track", flag, branch, str(path), start)
     except GitError:
         _owner_file(path).unlink(missing_ok=True)
         if not exists and _sha(repo, f"refs/heads/{branch}") is None:
             _set_owned(repo, branch, None)  # never claim a name someone may create later
         raise
     return Worktree(path, branch, base_sha)
+
+
+def _merge_base(repo: str | os.PathLike[str], a: str, b: str) -> str:
+    try:
+        return _git(repo, "merge-base", a, b)
+    except GitError:
+        return b  # unrelated histories: diff against the base itself
 
 
 def remove_worktree(repo: str | os.PathLike[str], worktree: Worktree | Path) -> None:

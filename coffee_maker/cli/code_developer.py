@@ -1,3 +1,193 @@
-"""Placeholder replaced below."""
-def main() -> int:
-    return 0
+"""``code-developer``: the daemon's command line (CONTRACT.md, "Commands").
+
+Only ``argparse`` is imported at start-up; everything else is imported by the command
+that needs it, so ``--help`` answers at once. Every error a user can cause ends in one
+line and exit code 2 (:func:`coffee_maker.cli.common.run_guarded`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from coffee_maker.cli.common import EXIT_OK, ArgumentParser, run_guarded
+
+PROG = "code-developer"
+
+DESCRIPTION = """\
+Turn the priorities in a repository's ROADMAP.md into pull requests, unattended.
+
+Each iteration takes the next planned priority, has an AI provider implement it in a
+git worktree of its own, runs the tests, commits, pushes a branch and opens a pull
+request. Your checkout is never touched.
+"""
+
+EPILOG = """\
+other commands:
+  code-developer status [--repo PATH] [--json]       what the daemon is doing
+  code-developer install-service [--user|--system] [--print] [--repo PATH]
+  code-developer demo                                offline end-to-end run, no keys
+
+exit codes: 0 done (a PR was opened, or nothing to do), 1 the priority failed,
+  2 usage or configuration error, 75 temporarily unable (no provider available, the
+  budget exhausted, or another code-developer already runs for this repository),
+  130 interrupted
+"""
+
+
+def run_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--repo", default=".", metavar="PATH", help="the git repository")
+    parser.add_argument("--config", metavar="PATH", help="the config file (default: lookup)")
+    parser.add_argument("--provider", metavar="NAME", help="put NAME first in the chain")
+    parser.add_argument(
+        "--no-fallback", action="store_true", help="use only the first provider (with retries)"
+    )
+    parser.add_argument("--once", action="store_true", help="run one iteration and exit")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what the next iteration would do"
+    )
+    parser.add_argument(
+        "--priority",
+        metavar="ID",
+        help="work on this priority (e.g. 'PRIORITY 3', US-12, 3); also unblocks it",
+    )
+    parser.add_argument("--interval", type=_seconds, metavar="SECONDS", help="between iterations")
+    parser.add_argument(
+        "--no-pr", action="store_true", help="push the branch but open no pull request"
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logs, tracebacks")
+    return parser
+
+
+def status_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"{PROG} status",
+        description="What the daemon is doing: the current run, results per priority, "
+        "spend against the limits, the next run.",
+    )
+    parser.add_argument("--repo", default=".", metavar="PATH", help="the git repository")
+    parser.add_argument("--config", metavar="PATH", help="the config file (for the limits)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
+    return parser
+
+
+def service_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"{PROG} install-service",
+        description="Write a systemd unit (Type=notify, watchdog) running code-developer "
+        "for a repository, and an EnvironmentFile for the keys.",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--user",
+        dest="user",
+        action="store_true",
+        default=True,
+        help="a user unit in ~/.config/systemd/user (default)",
+    )
+    scope.add_argument(
+        "--system",
+        dest="user",
+        action="store_false",
+        help="a system unit in /etc/systemd/system (run as root)",
+    )
+    parser.add_argument(
+        "--print", dest="print_only", action="store_true", help="print the unit, write nothing"
+    )
+    parser.add_argument("--repo", default=".", metavar="PATH", help="the git repository")
+    parser.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
+    return parser
+
+
+def demo_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"{PROG} demo",
+        description="Run one real iteration offline: a throw-away repository, a local bare "
+        "origin, a local fake GitHub and a SCRIPTED local model (no AI, no keys, no network).",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="show the daemon's logs")
+    return parser
+
+
+PARSERS: dict[str | None, Callable[[], ArgumentParser]] = {
+    None: run_parser,
+    "status": status_parser,
+    "install-service": service_parser,
+    "demo": demo_parser,
+}
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments and arguments[0] in PARSERS else None
+    args = PARSERS[command]().parse_args(arguments[1:] if command else arguments)
+    return run_guarded(lambda: _dispatch(command, args), prog=PROG, verbose=args.verbose)
+
+
+def _dispatch(command: str | None, args: argparse.Namespace) -> int:
+    if command == "status":
+        from coffee_maker.cli.daemon_status import show_status
+
+        return show_status(Path(args.repo), args.config, as_json=args.json)
+    if command == "install-service":
+        return install_service(args)
+    if command == "demo":
+        from coffee_maker.autonomous.demo import run_demo
+
+        return run_demo(verbose=args.verbose)
+    from coffee_maker.cli.daemon_run import run_daemon
+
+    return run_daemon(args)
+
+
+def install_service(args: argparse.Namespace) -> int:
+    """Write (or print) the unit; the service's own warnings are printed here, once."""
+    import logging
+
+    from coffee_maker.autonomous.service import ServiceError
+    from coffee_maker.autonomous.service import install_service as install
+    from coffee_maker.cli.common import UsageError
+
+    logging.getLogger("coffee_maker.autonomous.service").setLevel(logging.ERROR)
+    try:
+        result = install(Path(args.repo), user=args.user, print_only=args.print_only)
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+    if args.print_only:
+        print(result.unit_text, end="")
+        print(
+            f"# would be written to {result.unit_path}; keys go in {result.env_file}",
+            file=sys.stderr,
+        )
+    else:
+        print(f"wrote {result.unit_path}")
+        print(f"keys go in {result.env_file} (mode 0600; one KEY=value a line)")
+        print("then run:")
+        for line in result.commands:
+            print(f"  {line}")
+    for warning in result.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

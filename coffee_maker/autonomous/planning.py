@@ -1,0 +1,157 @@
+"""What an iteration will do, before it does it: the roadmap, the task, the tests, ``--dry-run``.
+
+A dry run changes nothing: no fetch, no worktree, no commit, no model call, no ledger
+record. Only the roadmap (as last fetched), the config, the providers' offline checks and
+the ledger's totals are read.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError
+from coffee_maker.autonomous import git_ops
+from coffee_maker.autonomous.roadmap import Priority, Roadmap, RoadmapError, Status
+
+if TYPE_CHECKING:
+    from coffee_maker.autonomous.iteration import Iteration
+
+TASK_TEMPLATE = """\
+Implement this priority from the repository's ROADMAP.md.
+
+{text}
+
+Keep the change focused on this priority, follow the code's existing style, and add or
+update tests where it makes sense. Do not edit ROADMAP.md: the harness marks the priority
+complete when the tests pass.
+"""
+
+
+def task_text(priority: Priority) -> str:
+    """The task given to the model: the priority's own section of the roadmap."""
+    return TASK_TEMPLATE.format(text=priority.section_text.strip())
+
+
+def detect_test_command(repo: Path) -> str | None:
+    """A best guess when ``daemon.test_command`` is null; None means "no tests found"."""
+    venv_python = repo / ".venv" / "bin" / "python"
+    python = shlex.quote(str(venv_python)) if venv_python.exists() else "python3"
+    pyproject = repo / "pyproject.toml"
+    uses_pytest = (repo / "pytest.ini").exists() or (repo / "conftest.py").exists()
+    if pyproject.exists() and "[tool.pytest" in pyproject.read_text(errors="replace"):
+        uses_pytest = True
+    if uses_pytest:
+        return f"{python} -m pytest -q"
+    if any((repo / "tests").glob("test_*.py")):
+        return f"{python} -m unittest discover -s tests -q"
+    if any(repo.glob("test_*.py")):
+        return f"{python} -m unittest discover -q"
+    package = repo / "package.json"
+    if package.exists() and '"test"' in package.read_text(errors="replace"):
+        return "npm test --silent"
+    if (repo / "Cargo.toml").exists():
+        return "cargo test"
+    if (repo / "go.mod").exists():
+        return "go test ./..."
+    return None
+
+
+def load_base_roadmap(repo: Path, config: AppConfig, fetch: bool = False) -> Roadmap:
+    """The roadmap as the base branch has it (after fetching it, with ``fetch``)."""
+    daemon = config.daemon
+    if fetch:
+        git_ops.fetch_base(repo, daemon.base_branch, daemon.remote)
+    base = git_ops.base_commit(repo, daemon.base_branch, daemon.remote)
+    label = f"{daemon.base_branch}:{daemon.roadmap}"
+    data = git_ops.read_file_at(repo, base, daemon.roadmap)
+    if data is None:
+        raise RoadmapError(
+            [
+                f"{label}: not found; the daemon reads the roadmap from the base branch, so "
+                "commit and push it (or set daemon.roadmap / daemon.base_branch)"
+            ]
+        )
+    try:
+        return Roadmap.parse(data.decode("utf-8"), label)
+    except UnicodeDecodeError as exc:
+        raise RoadmapError([f"{label}: not UTF-8 text (byte {exc.start})"]) from None
+
+
+def provider_chain(iteration: Iteration) -> list[dict[str, Any]]:
+    """The providers the run would try, in order, with why any would be skipped."""
+    strategy = iteration.strategy()
+    chain = []
+    for name in strategy.chain():
+        settings = iteration.config.providers[name]
+        entry: dict[str, Any] = {"name": name, "models": settings.models, "usable": False}
+        skipped = strategy.gate.skip_reason(name)
+        try:
+            provider = iteration.factory.create(name)
+        except ConfigError as exc:
+            chain.append(entry | {"why": str(exc)})
+            continue
+        entry["free"] = provider.is_free
+        if not settings.enabled:
+            entry["why"] = "enabled: false"
+        elif not provider.check_available():
+            entry["why"] = provider.describe_unavailable()
+        elif skipped is not None:
+            entry["why"] = skipped.reason
+        else:
+            entry["usable"] = True
+        chain.append(entry)
+    return chain
+
+
+def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
+    """The dry run's report, as text for people and as data (``details``) for programs."""
+    config = iteration.config
+    chain = provider_chain(iteration)
+    first = next((c for c in chain if c["usable"]), None)
+    estimate = None
+    if first is not None:
+        estimate = iteration.factory.create(first["name"]).estimate_cost(task_text(priority))
+    limits = config.cost_controls
+    budget = {
+        "daily_left": _left(limits.daily_limit, iteration.tracker.get_daily_cost()),
+        "monthly_left": _left(limits.monthly_limit, iteration.tracker.get_monthly_cost()),
+        "per_task_limit": limits.per_task_limit,
+    }
+    test_command = iteration.test_command()
+    steps = " -> ".join(
+        f"{c['name']}({'/'.join(c['models']) or 'default'})"
+        + ("" if c["usable"] else f" [skipped: {c.get('why')}]")
+        for c in chain
+    )
+    cost = f"${estimate:.4f} on {first['name']}" if first else "no usable provider"
+    lines = [
+        f"dry run: nothing will be changed in {iteration.repo}",
+        f"priority: {priority.id}: {priority.title} (status {priority.status.value})",
+        f"provider chain: {steps or 'none'}",
+        f"budget left: today {_money(budget['daily_left'])}, this month "
+        f"{_money(budget['monthly_left'])}, per task {_money(limits.per_task_limit)}",
+        f"first call's worst case: {cost}",
+        f"tests: {test_command or 'none configured or detected'}",
+        f"branch: {config.daemon.branch_prefix}... from {config.daemon.base_branch}; "
+        f"pull request: {'yes' if iteration.wants_pr() else 'no'}",
+    ]
+    if priority.status is not Status.PLANNED:
+        lines.append(f"note: {priority.id} is {priority.status.value}; --priority runs it anyway")
+    return {
+        "text": "\n".join(lines),
+        "priority": priority.id,
+        "chain": chain,
+        "estimate": estimate,
+        "budget": budget,
+        "test_command": test_command,
+    }
+
+
+def _left(limit: float | None, spent: float) -> float | None:
+    return None if limit is None else max(0.0, limit - spent)
+
+
+def _money(value: float | None) -> str:
+    return "unlimited" if value is None else f"${value:.2f}"

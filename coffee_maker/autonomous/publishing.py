@@ -1,0 +1,164 @@
+"""What leaves the machine (the commit, the pushed branch, the pull request) and the words.
+
+Everything here happens inside the iteration's own worktree or on the remote, never in
+the user's checkout. Every text that may quote the model or a vendor is redacted before
+it is written. An existing PR for the branch is updated (with a comment saying what this
+attempt did), never duplicated, so a retry or a restart after a crash is safe.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from coffee_maker.agent import AgentResult, Status
+from coffee_maker.ai_providers.provider_config import AppConfig
+from coffee_maker.autonomous import git_ops
+from coffee_maker.autonomous.pull_requests import (
+    PullRequestContent,
+    PullRequestError,
+    PullRequestPublisher,
+    pr_title,
+    render_pr_body,
+)
+from coffee_maker.autonomous.roadmap import Priority, set_status
+from coffee_maker.autonomous.roadmap import Status as RoadmapStatus
+from coffee_maker.secrets import redact_text
+
+#: Fallback events of every call, which a reviewer need not read.
+_ROUTINE_EVENTS = ("attempt", "success")
+
+
+def make_publisher(config: AppConfig, repo: Path) -> PullRequestPublisher:
+    """The PR publisher; a PullRequestError (no token, no owner/name) is a config problem."""
+    github = config.github
+    name = github.repo
+    if name is None:
+        url = git_ops.remote_url(repo, config.daemon.remote) or ""
+        try:
+            name = git_ops.parse_github_repo(url)
+        except git_ops.GitError as exc:
+            raise PullRequestError(str(exc)) from None
+    token = os.environ.get(github.token_env, "")
+    # GitHub's pacing (a second between writes) guards its secondary rate limits; a server
+    # on this machine is a fake or a test double, and waiting on it only slows the run.
+    local = urlsplit(github.api_url).hostname in ("127.0.0.1", "localhost", "::1")
+    return PullRequestPublisher(
+        name, token, github.api_url, token_env=github.token_env, throttle=not local
+    )
+
+
+def mark_complete(worktree: git_ops.Worktree, roadmap: str, priority: Priority) -> None:
+    """The branch carries the roadmap change, so merging the PR completes the priority."""
+    path = worktree.path / roadmap
+    if path.exists():
+        text = path.read_bytes().decode("utf-8")
+        updated = set_status(text, priority.id, RoadmapStatus.COMPLETE, roadmap)
+        path.write_bytes(updated.encode("utf-8"))
+
+
+def commit_and_push(
+    worktree: git_ops.Worktree, priority: Priority, result: AgentResult, run_id: str, remote: str
+) -> None:
+    trailers = commit_trailers(result, run_id)
+    git_ops.commit_all(worktree, commit_message(priority, result), trailers)
+    git_ops.push_branch(worktree, worktree.branch, remote)
+
+
+def open_pr(
+    publisher: PullRequestPublisher,
+    base_branch: str,
+    worktree: git_ops.Worktree,
+    content: PullRequestContent,
+    attempt: int,
+) -> str:
+    """Open the PR for the branch, or update the open one; a draft unless it succeeded."""
+    succeeded = content.status == Status.SUCCESS.value
+    verdict = "the tests pass" if succeeded else f"still {content.status}"
+    try:
+        info = publisher.open_or_update(
+            worktree.branch,
+            base_branch,
+            pr_title(content.priority_id, content.priority_title),
+            render_pr_body(content),
+            draft=not succeeded,
+            comment=f"coffee-maker pushed attempt {attempt} to this branch: {verdict}.",
+        )
+    finally:
+        publisher.close()
+    return info.url
+
+
+def commit_message(priority: Priority, result: AgentResult) -> str:
+    summary = result.summary.strip() or "The model left no summary."
+    state = "" if result.status is Status.SUCCESS else f"\n\nStatus: {result.status.value}"
+    return redact_text(f"{pr_title(priority.id, priority.title)}\n\n{summary}{state}")
+
+
+def commit_trailers(result: AgentResult, run_id: str) -> dict[str, str]:
+    """Who wrote the change and what it cost, as git trailers (``git log --format``)."""
+    last = result.providers_used[-1] if result.providers_used else "none/unknown"
+    provider, _, model = last.partition("/")
+    return {
+        "Provider": provider,
+        "Model": model or "unknown",
+        "Cost-USD": f"{result.cost:.4f}",
+        "Providers-Used": ", ".join(result.providers_used) or "none",
+        "Coffee-Maker-Run": run_id,
+    }
+
+
+def pr_content(
+    priority: Priority, result: AgentResult, test_command: str | None, worktree: git_ops.Worktree
+) -> PullRequestContent:
+    """What the PR says: the whole branch against the base, this run's tests and costs."""
+    return PullRequestContent(
+        priority_id=priority.id,
+        priority_title=priority.title,
+        priority_text=priority.section_text,
+        summary=result.summary,
+        files_changed=git_ops.changed_files(worktree),
+        diff_stat=git_ops.diff_stat(worktree),
+        test_command=test_command,
+        test_passed=result.tests_passed,
+        test_output_tail=result.test_output_tail,
+        cost_usd=result.cost,
+        tokens={k: v for k, v in result.usage.items() if v},
+        providers_used=result.providers_used,
+        fallback_events=[e for e in result.fallback_events if e.get("kind") not in _ROUTINE_EVENTS],
+        transcript_path=str(result.transcript_path) if result.transcript_path else None,
+        status=result.status.value,
+    )
+
+
+# -- how a run ended, in words for the state, the log and the user -------------------------
+
+
+def waits_for_budget(result: AgentResult) -> bool:
+    """Out of daily or monthly budget: wait for the reset. A task over its own limit failed."""
+    if result.limit != "budget":
+        return False
+    messages = [str(e.get("message", "")) for e in result.fallback_events]
+    return not any(m.startswith("cost_controls.per_task_limit") for m in messages)
+
+
+def failure_reason(result: AgentResult) -> str:
+    if result.status is Status.TESTS_FAILING:
+        return "the tests fail after the model's changes"
+    if result.status is Status.LIMIT_REACHED:
+        return f"the model hit a limit ({result.limit}): {result.error}"
+    if result.status is Status.NO_CHANGES or not result.files_changed:
+        return "the model finished without changing any file"
+    return result.error or result.status.value
+
+
+def unavailable_reason(result: AgentResult) -> str:
+    """Why no provider answered, per provider, from the fallback events of the run."""
+    last: dict[str, str] = {}
+    for event in result.fallback_events:
+        if event.get("kind") in ("skip", "failure", "cooldown", "disable") and event["message"]:
+            last[event["provider"]] = event["message"]
+    detail = "; ".join(f"{name}: {why}" for name, why in last.items()) or result.error
+    what = "the budget is exhausted" if result.limit == "budget" else "no provider is available"
+    return redact_text(f"{what} ({detail})")

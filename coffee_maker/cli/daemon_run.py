@@ -1,0 +1,154 @@
+"""``code-developer [flags]``: validate everything up front, then run the daemon.
+
+A mistake the user can fix (config, flag, roadmap, repository, GitHub token) is one line
+on stderr and exit code 2 before any money is spent; a provider or budget outage, or
+another daemon holding the repository, is exit code 75.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from coffee_maker.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TEMPFAIL,
+    UsageError,
+    error_line,
+    load_app_config,
+)
+
+PROG = "code-developer"
+
+
+class ProgressLine:
+    """One self-rewriting line on a terminal: the current step and the iteration's time."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self._status: Any = None
+
+    def __call__(self, step: str) -> None:
+        if not self.enabled:
+            return
+        from rich.markup import escape
+
+        if self._status is None:  # a new iteration: its own clock
+            self.started = time.monotonic()
+        elapsed = time.monotonic() - self.started
+        text = escape(f"[{int(elapsed // 60)}m{int(elapsed % 60):02d}s] {step}")
+        if self._status is None:
+            from coffee_maker.cli.common import make_console
+
+            self._status = make_console(stderr=True).status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from coffee_maker.autonomous.daemon import DevDaemon
+    from coffee_maker.autonomous.iteration import IterationResult, RunOptions
+    from coffee_maker.logging import configure_logging
+
+    configure_logging(verbose=args.verbose)
+    repo = Path(args.repo).expanduser().resolve()
+    if not repo.is_dir():
+        raise UsageError(f"--repo {repo}: no such directory")
+    config = load_app_config(args.config, str(repo))
+    if args.provider and args.provider not in config.providers:
+        names = ", ".join(config.providers) or "none"
+        raise UsageError(f"--provider {args.provider}: not a configured provider ({names})")
+    options = RunOptions(
+        repo=repo,
+        provider=args.provider,
+        no_fallback=args.no_fallback,
+        dry_run=args.dry_run,
+        priority=_priority_id(args.priority),
+        no_pr=args.no_pr,
+    )
+    progress = ProgressLine(sys.stderr.isatty() and not args.verbose)
+    if progress.enabled:  # the progress line tells the steps; logs would tear it apart
+        logging.getLogger().setLevel(logging.WARNING)
+
+    def report(result: IterationResult) -> None:
+        progress.close()
+        print(result.message, flush=True)
+
+    single = args.once or args.dry_run
+    printed = single or progress.enabled  # else a service: results go to the log (journald)
+    daemon = DevDaemon(
+        config,
+        options,
+        interval=args.interval,
+        on_step=progress,
+        report=report if printed else _log,
+    )
+    try:
+        code = _run(daemon, single)
+    finally:
+        progress.close()
+    if daemon.abandoned:  # its thread is stuck in a model call: exit without waiting for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(daemon: Any, single: bool) -> int:
+    from coffee_maker.autonomous.iteration import UnknownPriorityError
+    from coffee_maker.autonomous.pull_requests import PullRequestError
+    from coffee_maker.autonomous.roadmap import RoadmapError
+    from coffee_maker.autonomous.state import AlreadyRunningError, StateError
+
+    try:
+        return exit_code(daemon.once()) if single else daemon.serve()
+    except AlreadyRunningError as exc:
+        error_line(f"{PROG}: {exc}")
+        return EXIT_TEMPFAIL
+    except RoadmapError as exc:
+        raise UsageError("; ".join(exc.problems)) from None
+    except (UnknownPriorityError, PullRequestError, StateError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def exit_code(result: Any) -> int:
+    """CONTRACT.md's exit code for how an iteration ended."""
+    from coffee_maker.autonomous.iteration import Ending
+
+    codes = {
+        Ending.FAILED: EXIT_FAILED,
+        Ending.UNAVAILABLE: EXIT_TEMPFAIL,
+        Ending.INTERRUPTED: EXIT_INTERRUPTED,
+    }
+    return codes.get(result.ending, EXIT_OK)
+
+
+def _priority_id(text: str | None) -> str | None:
+    from coffee_maker.autonomous.roadmap import normalize_id
+
+    if text is None:
+        return None
+    try:
+        return normalize_id(text)
+    except ValueError as exc:
+        raise UsageError(f"--priority: {exc}") from None
+
+
+def _log(result: Any) -> None:
+    from coffee_maker.logging import get_logger
+
+    get_logger(__name__).info(result.message, ending=result.ending.value)

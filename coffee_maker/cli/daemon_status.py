@@ -1,0 +1,176 @@
+"""``code-developer status``: what the daemon is doing, read from what it writes.
+
+Sources: the repository's state (``.git/coffee-maker/state.json``), its lock (is a daemon
+alive?), the roadmap as the daemon reads it (the base branch as last fetched), and the
+shared cost ledger. Reading changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from coffee_maker.cli.common import EXIT_OK, UsageError, load_app_config, make_console
+
+
+def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
+    """Everything ``status`` shows, as plain data (``--json`` prints exactly this)."""
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.autonomous.state import RepoLock, RepoState
+
+    config = load_app_config(config_path, str(repo))
+    data = RepoState.load(repo).to_dict()
+    pid = RepoLock.holder(repo)
+    current = data.get("current")
+    if current and current.get("started_at"):
+        started = datetime.fromisoformat(current["started_at"])
+        current["elapsed_seconds"] = int((datetime.now(UTC) - started).total_seconds())
+    tracker = CostTracker(config.cost_controls)
+    limits = config.cost_controls
+    priorities, roadmap_error = _priorities(repo, config, data["priorities"])
+    for row in priorities:
+        row["current"] = bool(current) and current.get("priority") == row["id"]
+    return {
+        "repo": str(repo),
+        "running": pid is not None,
+        "pid": pid,
+        "daemon": data.get("daemon") if pid is not None else None,
+        "current": current,
+        "spend": {
+            "today": round(tracker.get_daily_cost(), 4),
+            "daily_limit": limits.daily_limit,
+            "month": round(tracker.get_monthly_cost(), 4),
+            "monthly_limit": limits.monthly_limit,
+            "per_task_limit": limits.per_task_limit,
+        },
+        "priorities": priorities,
+        "roadmap_error": roadmap_error,
+    }
+
+
+def _priorities(
+    repo: Path, config: Any, records: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Each roadmap priority with what the state remembers of it, and which one is next."""
+    from coffee_maker.autonomous.git_ops import GitError
+    from coffee_maker.autonomous.planning import load_base_roadmap
+    from coffee_maker.autonomous.roadmap import RoadmapError, Status
+
+    try:
+        roadmap = load_base_roadmap(repo, config)
+    except RoadmapError as exc:
+        return [], "; ".join(exc.problems)
+    except GitError as exc:
+        return [], str(exc)
+    waiting = {
+        pid for pid, r in records.items() if r.get("blocked") or r.get("last_outcome") == "success"
+    }
+    upcoming = roadmap.next_planned(skip=lambda p: p.id in waiting)
+    status = {p.id: p.status for p in roadmap}
+    rows = []
+    for p in roadmap:
+        record = records.get(p.id, {})
+        unmet = [d for d in p.dependencies if status[d] is not Status.COMPLETE]
+        rows.append(
+            {
+                "id": p.id,
+                "title": p.title,
+                "status": p.status.value,
+                "next": upcoming is not None and p.id == upcoming.id,
+                "waiting_for": unmet,
+                "attempts": record.get("attempts", 0),
+                "last_outcome": record.get("last_outcome"),
+                "last_error": record.get("last_error"),
+                "last_run_at": record.get("last_run_at"),
+                "blocked": bool(record.get("blocked")),
+                "blocked_reason": record.get("blocked_reason"),
+                "branch": record.get("branch"),
+                "pr_url": record.get("pr_url"),
+            }
+        )
+    return rows, None
+
+
+def _money(value: float, limit: float | None) -> str:
+    if not limit:
+        return f"${value:.2f} (no limit)"
+    return f"${value:.2f} of ${limit:.2f} ({value / limit:.0%})"
+
+
+def _note(p: dict[str, Any]) -> str:
+    if p["current"]:
+        return "[bold green]working on it now[/]"
+    if p["blocked"]:
+        return f"[red]blocked: {p['blocked_reason'] or 'too many failures'}[/]"
+    if p["last_outcome"] == "success" and p["status"] != "Complete":
+        return f"awaiting review: {p['pr_url'] or p['branch']}"
+    if p["next"]:
+        return "[bold]next[/]"
+    if p["waiting_for"] and p["status"] == "Planned":
+        return "waits for " + ", ".join(p["waiting_for"])
+    return (p["last_error"] or "")[:120]
+
+
+def render(status: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = make_console()
+    if status["running"]:
+        console.print(f"[bold green]running[/] (pid {status['pid']}) for {status['repo']}")
+    else:
+        console.print(f"[bold yellow]not running[/] for {status['repo']}")
+    current = status.get("current")
+    if current and not status["running"]:
+        console.print(
+            f"interrupted: {current.get('priority')} at step {current.get('step')} (its process "
+            "is gone; the next start records it and cleans up)"
+        )
+    elif current:
+        elapsed = current.get("elapsed_seconds")
+        took = f", {elapsed // 60}m{elapsed % 60:02d}s" if elapsed is not None else ""
+        console.print(
+            f"now: {current.get('priority')}: {current.get('step')} "
+            f"(provider {current.get('provider') or 'not chosen yet'}{took})"
+        )
+    daemon = status.get("daemon") or {}
+    if daemon.get("next_run_at"):
+        console.print(f"next run: {daemon['next_run_at']}")
+    spend = status["spend"]
+    console.print(
+        f"spend today: {_money(spend['today'], spend['daily_limit'])}; this month: "
+        f"{_money(spend['month'], spend['monthly_limit'])}"
+    )
+    if status.get("roadmap_error"):
+        console.print(f"[red]roadmap: {escape(status['roadmap_error'])}[/]")
+    table = Table(title="priorities")
+    for column in ("id", "status", "attempts", "last outcome", "note"):
+        table.add_column(column)
+    for p in status["priorities"]:
+        row = (p["id"], p["status"], str(p["attempts"]), p["last_outcome"] or "")
+        table.add_row(*map(escape, row), _note({**p, **_escaped(p)}))
+    console.print(table)
+
+
+def _escaped(p: dict[str, Any]) -> dict[str, Any]:
+    from rich.markup import escape
+
+    keys = ("blocked_reason", "last_error", "pr_url", "branch")
+    return {k: escape(p[k]) if isinstance(p[k], str) else p[k] for k in keys}
+
+
+def show_status(repo: Path, config_path: str | None, as_json: bool = False) -> int:
+    from coffee_maker.autonomous.state import StateError
+
+    repo = repo.expanduser().resolve()
+    try:
+        status = collect_status(repo, config_path)
+    except StateError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        print(json.dumps(status, indent=2, default=str))
+    else:
+        render(status)
+    return EXIT_OK
