@@ -349,3 +349,49 @@ def test_every_provider_failing_is_a_provider_failure(root: Path) -> None:
     result = run_agent(strategy, root)
     assert result.status is Status.PROVIDER_FAILURE and result.limit is None
     assert "only" in result.error and result.turns == 0
+
+
+def budget_strategy(**limits: Any) -> FallbackStrategy:
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.ai_providers.provider_config import CostControls
+
+    strategy = strategy_of(paid={"type": "agent-scripted"})
+    SCRIPTS["paid"] = [tool("finish", summary="never reached")]
+    tracker = CostTracker(CostControls(**limits))
+    return FallbackStrategy(None, strategy.factory, tracker, sleep=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({"daily_limit": 0.0001, "per_task_limit": None}, "budget"),  # resets tomorrow
+        ({"daily_limit": None, "per_task_limit": 0.0001}, "per_task_limit"),  # won't reset
+    ],
+)
+def test_which_budget_refused_decides_whether_waiting_helps(
+    root: Path, limits: dict[str, Any], expected: str
+) -> None:
+    strategy = budget_strategy(**limits)
+    result = run_agent(strategy, root)
+    assert result.status is Status.LIMIT_REACHED and result.limit == expected
+    assert scripted(strategy, "paid").seen == []  # no call was paid for
+
+
+def test_a_stop_request_starts_no_further_model_call(root: Path) -> None:
+    from coffee_maker.agent import Interrupted
+
+    model = ScriptedProvider(script=[tool("read_file", path="calc.py"), fix()])
+    stop = []
+    workspace = Workspace(root)
+    agent = Agent(model, workspace, AgentSettings(), CALC_TEST, None,
+                  root.parent / "t.jsonl", "task-1", should_stop=lambda: bool(stop))  # fmt: skip
+    original = model.chat
+
+    def chat_then_stop(*args: Any, **kwargs: Any) -> Any:
+        stop.append(True)  # SIGTERM arrives during the first call
+        return original(*args, **kwargs)
+
+    model.chat = chat_then_stop
+    with pytest.raises(Interrupted):
+        agent.run("Fix add")
+    assert len(model.seen) == 1

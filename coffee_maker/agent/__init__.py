@@ -5,7 +5,7 @@ nothing of git, roadmaps or pull requests.
 """
 
 from coffee_maker.agent.commands import CommandResult
-from coffee_maker.agent.loop import Agent, LimitReached, ProviderGaveUp, Stuck
+from coffee_maker.agent.loop import Agent, Interrupted, LimitReached, ProviderGaveUp, Stuck
 from coffee_maker.agent.result import AgentResult, Status
 from coffee_maker.agent.tools import TOOL_SPECS, Toolbox, ToolOutcome
 from coffee_maker.agent.workspace import ToolError, Workspace
@@ -15,6 +15,7 @@ __all__ = [
     "Agent",
     "AgentResult",
     "CommandResult",
+    "Interrupted",
     "LimitReached",
     "ProviderGaveUp",
     "Status",

@@ -64,6 +64,13 @@ class Stuck(AgentExit):
     """The model repeated the same failing action (or the same toolless reply)."""
 
 
+class Interrupted(Exception):
+    """A stop was requested (SIGTERM): the model call that would have started was not.
+
+    Not an :class:`AgentExit`: it ends the run without a result, for the caller to record.
+    """
+
+
 class ProviderGaveUp(AgentExit):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
@@ -100,8 +107,10 @@ class Agent:
         task_id: str,
         *,
         clock: Callable[[], float] = time.monotonic,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.model = model
+        self.should_stop = should_stop
         self.workspace = workspace
         self.settings = settings
         self.test_command = test_command
@@ -299,6 +308,9 @@ class Agent:
 
     # -- model calls, limits, bookkeeping ---------------------------------------------------
     def _check_limits(self) -> None:
+        """Runs before every model call: the place where a run may stop early."""
+        if self.should_stop():
+            raise Interrupted("stop requested; the next model call was not started")
         if self.turns >= self.settings.max_steps:
             raise LimitReached(
                 "max_steps", f"stopped after {self.turns} model turns (agent.max_steps)"
@@ -362,16 +374,17 @@ class Agent:
             self._transcript.write(kind, **fields)
 
     def _gave_up(self, error: Exception) -> _Ending:
+        """No provider answered. Out of budget is a limit: ``per_task_limit`` when only the
+        task's own budget refused (waiting will not help), else ``budget`` (it resets)."""
         budget = getattr(error, "budget_exhausted", False) or (
             getattr(error, "kind", None) == ErrorKind.BUDGET_EXCEEDED
         )
+        limits = getattr(error, "budget_limits", None) or {getattr(error, "limit", None)}
+        limit = None
+        if budget:
+            limit = "per_task_limit" if limits == {"per_task"} else "budget"
         status = Status.LIMIT_REACHED if budget else Status.PROVIDER_FAILURE
-        return (
-            status,
-            "budget" if budget else None,
-            str(error),
-            getattr(error, "next_retry_at", None),
-        )
+        return (status, limit, str(error), getattr(error, "next_retry_at", None))
 
     def _result(
         self, status: Status | None, limit: str | None, error: str | None, retry_at: float | None

@@ -104,6 +104,7 @@ class ProviderAttempt:
     reason: str
     error_kind: str | None = None
     retry_at: float | None = None
+    budget_limit: str | None = None  # per_task, daily or monthly, when the budget said no
 
 
 class AllProvidersFailedError(ProviderError):
@@ -121,6 +122,8 @@ class AllProvidersFailedError(ProviderError):
             a.error_kind == ErrorKind.BUDGET_EXCEEDED.value for a in self.attempts
         )
         self.next_retry_at = min((a.retry_at for a in self.attempts if a.retry_at), default=None)
+        #: Which limits refused a call; only ``per_task`` means waiting will not help.
+        self.budget_limits = {a.budget_limit for a in self.attempts if a.budget_limit}
         names = ", ".join(a.provider for a in self.attempts) or "none configured"
         super().__init__(f"every provider failed ({names})")
         self.kind = ErrorKind.BUDGET_EXCEEDED if self.budget_exhausted else ErrorKind.UNKNOWN

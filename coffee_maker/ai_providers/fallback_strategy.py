@@ -360,7 +360,10 @@ class FallbackStrategy:
             cooldown = self.gate.store.cooldown(name)
             retry_at = cooldown.until if cooldown else retry_at
         kind = errors[-1].kind.value if errors else None
-        attempts.append(ProviderAttempt(name, "; ".join(outcomes), kind, retry_at=retry_at))
+        limit = getattr(errors[-1], "limit", None) if errors else None
+        attempts.append(
+            ProviderAttempt(name, "; ".join(outcomes), kind, retry_at=retry_at, budget_limit=limit)
+        )
         self._event("switch", name, None, kind, message="next provider")
         return None
 

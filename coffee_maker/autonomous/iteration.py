@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from coffee_maker.agent import Agent, AgentResult, Status, Workspace
+from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
@@ -76,23 +76,6 @@ class RunOptions:
 
 class UnknownPriorityError(Exception):
     """``--priority ID`` names no priority of the roadmap."""
-
-
-class Interrupted(Exception):
-    """A stop was requested (SIGTERM): the model call that would have started was not."""
-
-
-class _StoppableAgent(Agent):
-    """An :class:`Agent` that starts no new model call once a stop has been requested."""
-
-    def __init__(self, *args: Any, should_stop: Callable[[], bool], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._should_stop = should_stop
-
-    def _check_limits(self) -> None:  # runs before every model call
-        if self._should_stop():
-            raise Interrupted("stop requested; the next model call was not started")
-        super()._check_limits()
 
 
 class Iteration:
@@ -243,7 +226,7 @@ class Iteration:
         test_command = self.test_command(worktree.path)
         limit = self.config.cost_controls.per_task_limit
         parts = (strategy, workspace, settings, test_command, limit, transcript, task_id)
-        agent = _StoppableAgent(*parts, should_stop=self.should_stop)
+        agent = Agent(*parts, should_stop=self.should_stop)
         lead = next(iter(strategy.providers()), None)
         provider = lead.name if lead else None
         bind_context(provider=provider)

@@ -137,10 +137,7 @@ def pr_content(
 
 def waits_for_budget(result: AgentResult) -> bool:
     """Out of daily or monthly budget: wait for the reset. A task over its own limit failed."""
-    if result.limit != "budget":
-        return False
-    messages = [str(e.get("message", "")) for e in result.fallback_events]
-    return not any(m.startswith("cost_controls.per_task_limit") for m in messages)
+    return result.status is Status.LIMIT_REACHED and result.limit == "budget"
 
 
 def failure_reason(result: AgentResult) -> str:
