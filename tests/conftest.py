@@ -14,10 +14,18 @@ def _isolated_environment(tmp_path_factory, monkeypatch):
     """No real key, config or user state from the developer's machine leaks into a test."""
     for name in list(os.environ):
         if is_secret_name(name) or name in (
-            "CODE_DEVELOPER_CONFIG", "DEFAULT_AI_PROVIDER", "AI_PROVIDER_FALLBACK",
-            "AI_COST_DAILY_LIMIT", "AI_COST_PER_TASK_LIMIT", "ANTHROPIC_BASE_URL",
-            "OPENAI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST", "NOTIFY_SOCKET",
-            "WATCHDOG_USEC", "COFFEE_MAKER_PRICES",
+            "CODE_DEVELOPER_CONFIG",
+            "DEFAULT_AI_PROVIDER",
+            "AI_PROVIDER_FALLBACK",
+            "AI_COST_DAILY_LIMIT",
+            "AI_COST_PER_TASK_LIMIT",
+            "ANTHROPIC_BASE_URL",
+            "OPENAI_BASE_URL",
+            "GOOGLE_GEMINI_BASE_URL",
+            "OLLAMA_HOST",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "COFFEE_MAKER_PRICES",
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # rich tables: same width on a terminal and in CI

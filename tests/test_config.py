@@ -38,18 +38,26 @@ def test_type_defaults_to_the_provider_key(tmp_path):
 
 def test_env_var_expansion_and_default(tmp_path, monkeypatch):
     monkeypatch.setenv("MY_PROXY", "http://proxy.local/v1")
-    config = load_config(write(tmp_path, (
-        "providers:\n  openai:\n    base_url: ${MY_PROXY}\n"
-        "    model: ${MODEL_NAME:-gpt-5.4-mini}\n"
-    )))
+    config = load_config(
+        write(
+            tmp_path,
+            (
+                "providers:\n  openai:\n    base_url: ${MY_PROXY}\n"
+                "    model: ${MODEL_NAME:-gpt-5.4-mini}\n"
+            ),
+        )
+    )
     assert config.providers["openai"].base_url == "http://proxy.local/v1"
     assert config.providers["openai"].model == "gpt-5.4-mini"
 
 
 def test_unset_env_var_names_the_key(tmp_path):
     path = write(tmp_path, "providers:\n  openai:\n    base_url: ${NOT_SET_ANYWHERE}\n")
-    with pytest.raises(ConfigError, match=r"providers\.openai\.base_url: environment variable "
-                                          r"NOT_SET_ANYWHERE is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"providers\.openai\.base_url: environment variable "
+        r"NOT_SET_ANYWHERE is not set",
+    ):
         load_config(path)
 
 
@@ -60,8 +68,10 @@ def test_unset_env_var_names_the_key(tmp_path):
         ("providers:\n  claude:\n    modle: x\n", r"providers\.claude\.modle: unknown key"),
         ("cost_controls:\n  daily_limit: lots\n", r"cost_controls\.daily_limit"),
         ("default_provider: nope\nproviders:\n  claude: {}\n", r"default_provider: 'nope'"),
-        ("providers:\n  claude: {}\nfallback:\n  fallback_order: [claude, gpt]\n",
-         r"fallback\.fallback_order\[1\]: 'gpt'"),
+        (
+            "providers:\n  claude: {}\nfallback:\n  fallback_order: [claude, gpt]\n",
+            r"fallback\.fallback_order\[1\]: 'gpt'",
+        ),
         ("github:\n  repo: not-a-repo\n", r"github\.repo: .*owner/name"),
         ("providers: [claude]\n", r"providers: expected a mapping"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
@@ -82,7 +92,7 @@ def test_invalid_yaml_gives_the_line(tmp_path):
 
 
 def test_missing_config_path_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match="--config .*no such file"):
+    with pytest.raises(ConfigError, match=r"--config .*no such file"):
         load_config(tmp_path / "absent.yaml")
 
 
@@ -137,7 +147,8 @@ def test_bad_env_overrides_are_named(tmp_path, monkeypatch, name, value, expecte
 
 
 def test_parse_config_from_data():
-    config = parse_config({"providers": {"mine": {"type": "openai", "base_url": "http://x/v1"}}},
-                          "test")
+    config = parse_config(
+        {"providers": {"mine": {"type": "openai", "base_url": "http://x/v1"}}}, "test"
+    )
     assert config.providers["mine"].name == "mine"
     assert config.providers["mine"].type == "openai"

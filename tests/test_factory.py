@@ -33,8 +33,10 @@ def factory(providers: dict, **extra) -> ProviderFactory:
 
 def test_get_provider_by_name_and_default(monkeypatch):
     monkeypatch.setenv("ECHO_API_KEY", "k" * 20)
-    f = factory({"echo": {"model": "e1"}, "second": {"type": "echo", "model": "e2"}},
-                default_provider="second")
+    f = factory(
+        {"echo": {"model": "e1"}, "second": {"type": "echo", "model": "e2"}},
+        default_provider="second",
+    )
     assert f.get_provider().name == "second"
     provider = f.get_provider("echo")
     assert provider.execute_prompt("hello").content == "hello"
@@ -72,18 +74,33 @@ def test_unknown_type_names_the_key():
 
 def test_user_defined_name_with_builtin_type(monkeypatch):
     monkeypatch.setenv("FIREWORKS_API_KEY", "fw-test-key-0000000000")
-    f = factory({"fireworks": {"type": "openai", "api_key_env": "FIREWORKS_API_KEY",
-                               "base_url": "http://127.0.0.1:9/v1", "model": "m"}})
+    f = factory(
+        {
+            "fireworks": {
+                "type": "openai",
+                "api_key_env": "FIREWORKS_API_KEY",
+                "base_url": "http://127.0.0.1:9/v1",
+                "model": "m",
+            }
+        }
+    )
     provider = f.get_provider("fireworks")
     assert provider.name == "fireworks" and provider.provider_type == "openai"
 
 
 def test_importing_the_package_imports_no_vendor_sdk():
-    code = ("import sys, coffee_maker.ai_providers as a; "
-            "f = a.ProviderFactory('config/ai_providers.yaml'); f.create('claude'); "
-            "f.create('openai'); f.create('gemini'); f.create('ollama'); f.create('claude-cli'); "
-            "print(sorted(m for m in ('anthropic', 'openai', 'google.genai', 'ollama') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=__import__("pathlib").Path(__file__).parents[1])
+    code = (
+        "import sys, coffee_maker.ai_providers as a; "
+        "f = a.ProviderFactory('config/ai_providers.yaml'); f.create('claude'); "
+        "f.create('openai'); f.create('gemini'); f.create('ollama'); f.create('claude-cli'); "
+        "print(sorted(m for m in ('anthropic', 'openai', 'google.genai', 'ollama') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=__import__("pathlib").Path(__file__).parents[1],
+    )
     assert out.stdout.strip() == "[]"

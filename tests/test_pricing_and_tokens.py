@@ -22,7 +22,9 @@ def test_known_model_exact_price():
 def test_dated_snapshot_uses_longest_prefix():
     table = get_price_table()
     assert table.lookup(["openai"], "gpt-5.4-mini-2026-03-17") == (
-        table.sections["openai"]["gpt-5.4-mini"], "prefix:gpt-5.4-mini")
+        table.sections["openai"]["gpt-5.4-mini"],
+        "prefix:gpt-5.4-mini",
+    )
 
 
 def test_claude_cli_aliases_and_family_patterns():
@@ -49,8 +51,9 @@ def test_unknown_vendor_gets_the_conservative_global_default():
 
 
 def test_openai_compatible_vendor_uses_its_own_section():
-    price = get_price_table().price_for("fireworks", "openai",
-                                        "accounts/fireworks/models/deepseek-v3")
+    price = get_price_table().price_for(
+        "fireworks", "openai", "accounts/fireworks/models/deepseek-v3"
+    )
     assert price.input == 0.90
 
 
