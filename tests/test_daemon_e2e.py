@@ -300,7 +300,8 @@ def test_exit_codes_config_error_no_provider_budget_and_second_daemon(setup: Set
     with RepoLock(project.checkout):
         second = project.run("--once")
     assert second.returncode == 75
-    assert "already running" in second.stderr and second.stderr.count("\n") == 1
+    assert "code-developer: another daemon is already running" in second.stderr
+    assert second.stderr.count("\n") == 1
 
 
 def test_priority_flag_picks_and_unblocks_a_priority(setup: Setup) -> None:

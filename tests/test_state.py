@@ -214,3 +214,15 @@ def test_one_daemon_per_repository_even_across_processes(repo: Path) -> None:
         holder.kill()
         holder.wait()
         os.kill(grandchild, signal.SIGKILL)
+
+
+def test_skipped_means_blocked_or_awaiting_review(repo):
+    state = RepoState.load(repo)
+    assert not state.is_skipped("PRIORITY 1")
+    state.record_attempt("PRIORITY 1", "success", branch="b", pr_url="http://pr/1")
+    assert state.is_skipped("PRIORITY 1")  # its PR awaits review
+    for _ in range(2):
+        state.record_attempt("PRIORITY 2", "failure", "tests fail", max_attempts=2)
+    assert state.is_skipped("PRIORITY 2") and state.is_blocked("PRIORITY 2")
+    state.reset("PRIORITY 2")
+    assert not state.is_skipped("PRIORITY 2")

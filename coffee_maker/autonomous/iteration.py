@@ -110,11 +110,7 @@ class Iteration:
                     f"--priority {self.options.priority}: no such priority in {roadmap.path}"
                 )
             return wanted
-        return roadmap.next_planned(skip=self._done_or_blocked)
-
-    def _done_or_blocked(self, priority: Priority) -> bool:
-        record = self.state.record(priority.id)
-        return record["blocked"] or record["last_outcome"] == Outcome.SUCCESS.value
+        return roadmap.next_planned(skip=lambda p: self.state.is_skipped(p.id))
 
     def strategy(self, task_id: str | None = None) -> FallbackStrategy:
         fallback = FallbackConfig.from_settings(self.config.fallback)

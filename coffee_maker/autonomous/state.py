@@ -208,6 +208,14 @@ class RepoState:
     def is_blocked(self, priority_id: str) -> bool:
         return bool(self._data["priorities"].get(priority_id, {}).get("blocked"))
 
+    def is_skipped(self, priority_id: str) -> bool:
+        """The daemon passes it over: blocked, or its last run succeeded (PR awaits review).
+
+        ``--priority ID`` still runs it; merging the PR marks it complete in the roadmap.
+        """
+        record = self._data["priorities"].get(priority_id, {})
+        return bool(record.get("blocked")) or record.get("last_outcome") == Outcome.SUCCESS.value
+
     def record_attempt(
         self,
         priority_id: str,
@@ -324,7 +332,7 @@ class RepoLock:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "not yet written"
             os.close(fd)
             raise AlreadyRunningError(
-                f"code-developer is already running for {self.repo} (pid {pid}; lock {self.path})"
+                f"another daemon is already running for {self.repo} (pid {pid}; lock {self.path})"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

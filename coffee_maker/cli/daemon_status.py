@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffee_maker.cli.common import EXIT_OK, UsageError, load_app_config, make_console
+
+if TYPE_CHECKING:
+    from coffee_maker.autonomous.state import RepoState
 
 
 def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
@@ -21,7 +24,8 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
     from coffee_maker.autonomous.state import RepoLock, RepoState
 
     config = load_app_config(config_path, str(repo))
-    data = RepoState.load(repo).to_dict()
+    state = RepoState.load(repo)
+    data = state.to_dict()
     pid = RepoLock.holder(repo)
     current = data.get("current")
     if current and current.get("started_at"):
@@ -29,7 +33,7 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
         current["elapsed_seconds"] = int((datetime.now(UTC) - started).total_seconds())
     tracker = CostTracker(config.cost_controls)
     limits = config.cost_controls
-    priorities, roadmap_error = _priorities(repo, config, data["priorities"])
+    priorities, roadmap_error = _priorities(repo, config, state)
     for row in priorities:
         row["current"] = bool(current) and current.get("priority") == row["id"]
     return {
@@ -51,7 +55,7 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
 
 
 def _priorities(
-    repo: Path, config: Any, records: dict[str, dict[str, Any]]
+    repo: Path, config: Any, state: RepoState
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Each roadmap priority with what the state remembers of it, and which one is next."""
     from coffee_maker.autonomous.git_ops import GitError
@@ -64,14 +68,11 @@ def _priorities(
         return [], "; ".join(exc.problems)
     except GitError as exc:
         return [], str(exc)
-    waiting = {
-        pid for pid, r in records.items() if r.get("blocked") or r.get("last_outcome") == "success"
-    }
-    upcoming = roadmap.next_planned(skip=lambda p: p.id in waiting)
+    upcoming = roadmap.next_planned(skip=lambda p: state.is_skipped(p.id))
     status = {p.id: p.status for p in roadmap}
     rows = []
     for p in roadmap:
-        record = records.get(p.id, {})
+        record = state.record(p.id)
         unmet = [d for d in p.dependencies if status[d] is not Status.COMPLETE]
         rows.append(
             {

@@ -23,6 +23,8 @@ _STATUS_STYLE = {"Planned": "cyan", "In Progress": "yellow", "Complete": "green"
 
 
 def roadmap(args: argparse.Namespace) -> int:
+    from coffee_maker.autonomous.git_ops import GitError
+    from coffee_maker.autonomous.planning import load_base_roadmap
     from coffee_maker.autonomous.roadmap import Roadmap, RoadmapError
     from coffee_maker.autonomous.state import RepoState, StateError
 
@@ -30,7 +32,10 @@ def roadmap(args: argparse.Namespace) -> int:
     repo = Path(args.repo)
     path = repo / config.daemon.roadmap
     try:
-        plan = Roadmap.load(path)
+        try:  # what the daemon reads: the base branch's roadmap
+            plan = load_base_roadmap(repo, config)
+        except GitError:  # no base branch yet: the file in the checkout
+            plan = Roadmap.load(path)
     except RoadmapError as exc:
         for problem in exc.problems:
             error_line(f"project-manager: {problem}")
@@ -47,7 +52,7 @@ def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
     """One note per priority that needs one: next, running, blocked (why), waiting (on what)."""
     from coffee_maker.autonomous.roadmap import Status
 
-    following = plan.next_planned(skip=lambda p: state.is_blocked(p.id))
+    following = plan.next_planned(skip=lambda p: state.is_skipped(p.id))
     current = state.current or {}
     notes: dict[str, str] = {}
     for priority in plan:
