@@ -265,3 +265,9 @@ def test_long_sections_are_truncated_keeping_the_test_output_tail() -> None:
 def test_output_with_backticks_cannot_break_out_of_its_fence() -> None:
     body = render_pr_body(content(test_output_tail="```\n## injected heading\n```"))
     assert "````\n```\n## injected heading\n```\n````" in body
+
+
+def test_the_diff_stat_keeps_its_column_alignment():
+    stat = " calculator.py          | 5 +++++\n tests/test_subtract.py | 8 ++++++++\n"
+    body = render_pr_body(PullRequestContent("PRIORITY 1", "Add subtract", "text", diff_stat=stat))
+    assert " calculator.py          | 5 +++++\n tests/test_subtract.py | 8" in body

@@ -327,7 +327,8 @@ def _changes_section(c: PullRequestContent) -> str:
     if not files:
         lines.append("_No files changed._")
     if c.diff_stat.strip():
-        lines.append("\n" + _fenced(_head(_clean(c.diff_stat), DIFF_STAT_LIMIT)))
+        stat = redact_text(c.diff_stat).strip("\n").rstrip()  # keep git's column alignment
+        lines.append("\n" + _fenced(_head(stat, DIFF_STAT_LIMIT)))
     return "\n".join(lines)
 
 
