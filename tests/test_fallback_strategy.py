@@ -224,6 +224,10 @@ def test_authentication_error_disables_the_provider_loudly(two, caplog):
     assert two.execute_prompt("y").provider == "b"
     assert calls_to("a/a1") == 1 and calls_to("a/a2") == 0
     assert [p.name for p in two.providers()] == ["b"]
+    # The daemon builds a strategy per task: the rejected key stays rejected in this process.
+    next_task = FallbackStrategy(two.config, two.factory, None, sleep=lambda _: None)
+    assert next_task.execute_prompt("z").provider == "b"
+    assert calls_to("a/a1") == 1
 
 
 def test_context_too_long_moves_to_the_next_model(two, fake_time):

@@ -179,6 +179,11 @@ class RateLimiter:
 #: ``emit(kind, provider, model, error_kind=None, wait=None, message="")``: report an event.
 Emit = Callable[..., None]
 
+#: Providers disabled after an authentication error, per state directory, for the life of
+#: the process: a daemon builds a strategy per task, and a rejected key stays rejected
+#: until the process restarts (which is also when a corrected key is read).
+_DISABLED_IN_PROCESS: dict[Path, dict[str, str]] = {}
+
 
 class ProviderGate:
     """Decides, per provider, whether a call may be made, and learns from how it went.
@@ -206,7 +211,7 @@ class ProviderGate:
         self.cooldown_failures = cooldown_failures
         self.cooldown_seconds = cooldown_seconds
         self.max_retry_delay = max_retry_delay
-        self.disabled: dict[str, str] = {}
+        self.disabled = _DISABLED_IN_PROCESS.setdefault(store.path.resolve(), {})
         self.failures: dict[str, int] = {}
 
     # -- before any call -------------------------------------------------------------------
