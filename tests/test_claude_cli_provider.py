@@ -374,3 +374,8 @@ def test_an_agentic_run_reserves_its_whole_cap(stand_in, cli_env, workspace, tmp
         strategy.execute_prompt("Fix it", working_dir=str(workspace))
     assert failure.value.budget_exhausted
     assert not record.exists()  # the CLI never ran
+
+
+def test_the_estimate_of_a_run_is_its_cap(stand_in):
+    """--dry-run and budgets agree: one CLI run may cost up to max_budget_usd."""
+    assert make(stand_in, max_budget_usd=2.0).estimate_cost("Fix the bug") == 2.0

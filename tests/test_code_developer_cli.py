@@ -96,7 +96,9 @@ def _state_with_history(project: Project) -> None:
     state.record_attempt("PRIORITY 3", Outcome.SUCCESS, pr_url="https://example.test/pull/7")
     state.set_current("PRIORITY 2", "agent", provider="openai", branch="coffee-maker/x")
     state.update_daemon(pid=os.getpid(), next_run_at="2030-01-01T00:00:00+00:00")
-    CostTracker(home=project.home).track_cost("openai", 1.25, {"input_tokens": 1000})
+    tracker = CostTracker(home=project.home)
+    tracker.track_cost("openai", 1.25, {"input_tokens": 1000})
+    tracker.track_cost("openai", 0.0004, {"input_tokens": 10})  # a cheap call still shows
 
 
 def test_status_reads_what_the_daemon_wrote(project: Project) -> None:
@@ -112,7 +114,7 @@ def test_status_reads_what_the_daemon_wrote(project: Project) -> None:
     data = json.loads(as_json.stdout)
     assert data["running"] and data["pid"] == os.getpid()
     assert data["current"]["priority"] == "PRIORITY 2" and data["current"]["step"] == "agent"
-    assert data["spend"]["today"] == 1.25 and data["spend"]["daily_limit"] == 10.0
+    assert data["spend"]["today"] == 1.2504 and data["spend"]["daily_limit"] == 10.0
     assert data["daemon"]["next_run_at"].startswith("2030-01-01")
     rows = {p["id"]: p for p in data["priorities"]}
     assert rows["PRIORITY 1"]["blocked"] and rows["PRIORITY 1"]["attempts"] == 3
@@ -123,7 +125,7 @@ def test_status_reads_what_the_daemon_wrote(project: Project) -> None:
     assert text.returncode == 0, text.stderr
     assert f"running (pid {os.getpid()})" in text.stdout
     assert "now: PRIORITY 2: agent (provider openai" in text.stdout
-    assert "spend today: $1.25 of $10.00 (12%)" in text.stdout
+    assert "spend today: $1.25 of $10.00 (13%)" in text.stdout
     assert "next run: 2030-01-01" in text.stdout
     assert "blocked: failed 3 times" in text.stdout
     assert "awaiting review: https://example.test/pull/7" in text.stdout

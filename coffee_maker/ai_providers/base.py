@@ -301,7 +301,7 @@ class BaseAIProvider(ABC):
             self.count_tokens(system_prompt) if system_prompt else 0
         )
         output = self.max_output_tokens() if max_output_tokens is None else max_output_tokens
-        return self.price().cost(make_usage(input_tokens, output))
+        return self.worst_case_cost(input_tokens, output)
 
     def cost_of(self, usage: dict[str, int], model: str | None = None) -> float:
         return self.price(model).cost(usage)

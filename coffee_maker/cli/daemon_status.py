@@ -43,9 +43,9 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
         "daemon": data.get("daemon") if pid is not None else None,
         "current": current,
         "spend": {
-            "today": round(tracker.get_daily_cost(), 4),
+            "today": round(tracker.get_daily_cost(), 6),
             "daily_limit": limits.daily_limit,
-            "month": round(tracker.get_monthly_cost(), 4),
+            "month": round(tracker.get_monthly_cost(), 6),
             "monthly_limit": limits.monthly_limit,
             "per_task_limit": limits.per_task_limit,
         },
@@ -95,9 +95,11 @@ def _priorities(
 
 
 def _money(value: float, limit: float | None) -> str:
+    from coffee_maker.ai_providers.cost_tracker import money
+
     if not limit:
-        return f"${value:.2f} (no limit)"
-    return f"${value:.2f} of ${limit:.2f} ({value / limit:.0%})"
+        return f"{money(value)} (no limit)"
+    return f"{money(value)} of {money(limit)} ({value / limit:.0%})"
 
 
 def _note(p: dict[str, Any]) -> str:
