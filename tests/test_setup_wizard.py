@@ -59,6 +59,7 @@ def acme_answers(url: str) -> list[str]:
         "",  # fallback order: as chosen
         "12.5",  # daily budget
         "none",  # per-task budget
+        "",  # GitHub token: add it later
     ]
 
 
@@ -118,12 +119,13 @@ def test_reconfigure_keeps_the_users_file_and_other_env_lines(tmp_path, home, ac
     env_path.parent.mkdir(parents=True)
     env_path.write_text(f"# service keys\nGITHUB_TOKEN=ghp_{'t' * 36}\nACME_API_KEY={KEY}\n")
     env_path.chmod(0o600)
-    answers = ["acme", "", "", "", "", ""]  # keep model, keep key, order, budgets
+    answers = ["acme", "", "", "", "", "", ""]  # keep model, key, order, budgets, token
     done = pm(
         home, tmp_path, "setup", "--reconfigure", "--config", str(config_path), answers=answers
     )
     assert done.returncode == 0, done.stderr
     assert "Enter keeps the one in" in done.stdout
+    assert "GITHUB_TOKEN (input hidden; Enter keeps the one in" in done.stdout
     text = config_path.read_text()
     assert "# my settings" in text and "# my vendor" in text and "make check   # ours" in text
     assert yaml.safe_load(text)["providers"]["ollama"]["enabled"] is False
@@ -145,10 +147,13 @@ def test_a_wrong_answer_is_asked_again_and_eof_writes_nothing(tmp_path, home):
 def test_a_key_from_the_shell_is_stored_when_enter_is_pressed(tmp_path, home):
     home["OPENAI_API_KEY"] = "sk-shell-" + "s" * 30
     home["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # fail fast: nothing listens
-    answers = ["openai", "", "", "", "", ""]
+    token = "ghp_" + "g" * 36
+    answers = ["openai", "", "", "", "", "", token]
     done = pm(home, tmp_path, "setup", answers=answers)
     assert done.returncode == 0, done.stderr
     assert "Enter stores the one set in your environment" in done.stdout
     env_text = (tmp_path / "xdg" / "coffee-maker" / "env").read_text()
-    assert env_text == f"OPENAI_API_KEY={home['OPENAI_API_KEY']}\n"
+    assert env_text == f"OPENAI_API_KEY={home['OPENAI_API_KEY']}\nGITHUB_TOKEN={token}\n"
     assert home["OPENAI_API_KEY"] not in done.stdout + done.stderr
+    assert token not in done.stdout + done.stderr
+    assert token not in (tmp_path / "xdg" / "coffee-maker" / "ai_providers.yaml").read_text()

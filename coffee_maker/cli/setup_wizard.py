@@ -206,6 +206,14 @@ class Wizard:
         register_secret_value(key)
         return key or None
 
+    def ask_github_token(self, env: str) -> str | None:
+        """The token the daemon opens pull requests with (kept in the env file, like keys)."""
+        self.prompt.say(
+            "code-developer pushes branches with your git credentials and opens pull requests "
+            "with a GitHub token (fine-grained: Pull requests read and write)."
+        )
+        return self.ask_key(env)
+
     # -- order and budgets ----------------------------------------------------------------
     def order(self, names: list[str]) -> list[str]:
         def problem(text: str) -> str | None:
@@ -290,8 +298,11 @@ def run(args: argparse.Namespace) -> int:
     answers.order = wizard.order(names)
     answers.daily_limit, answers.per_task_limit = wizard.budgets()
     text = render_config(base_text, user_file, answers)
-    validate(text, target)
+    config = validate(text, target)
     keys = {c.key_env: c.key for c in answers.choices if c.key_env and c.key}
+    github_token = wizard.ask_github_token(config.github.token_env)
+    if github_token:
+        keys[config.github.token_env] = github_token
     keys = {k: v for k, v in keys.items() if wizard.stored.get(k) != v}
     if keys:
         update_env_file(wizard.env_path, keys)
