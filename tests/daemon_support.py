@@ -156,8 +156,8 @@ class Project:
     def worktrees(self) -> list[str]:
         listing = git(self.checkout, "worktree", "list", "--porcelain")
         registered = [line for line in listing.splitlines() if line.startswith("worktree ")]
-        ours = self.checkout / ".git" / "coffee-maker" / "worktrees"
-        on_disk = [p.name for p in ours.iterdir() if p.is_dir()] if ours.exists() else []
+        ours = self.home / "worktrees"  # <COFFEE_MAKER_HOME>/worktrees/<repo>-<hash>/<name>
+        on_disk = [p.name for p in ours.glob("*/*") if p.is_dir()]
         return registered[1:] + on_disk
 
     def clone_branch(self, branch: str, where: Path) -> Path:

@@ -29,6 +29,7 @@ from coffee_maker.autonomous.git_ops import (
     read_file_at,
     remote_url,
     remove_worktree,
+    worktrees_dir,
 )
 
 BRANCH = "coffee-maker/priority-3-add-json-flag"
@@ -108,7 +109,8 @@ def test_full_cycle_leaves_the_users_checkout_byte_identical(repo: Path, origin:
 
     wt = create_worktree(repo, "PRIORITY 3", "add-json-flag", "coffee-maker/", "main")
     assert wt.branch == BRANCH and wt.base_sha == base
-    assert wt.path == (repo / ".git/coffee-maker/worktrees/priority-3-add-json-flag").resolve()
+    assert wt.path == worktrees_dir(repo) / "priority-3-add-json-flag"
+    assert ".git" not in wt.path.parts  # agent CLIs refuse to edit files under .git/
     assert (wt.path / "README.md").read_text() == "# Project\n"  # origin's, not the dirty one
     (wt.path / "app.py").write_text("print('json')\n")
     (wt.path / "cli.py").write_text("FLAG = '--json'\n")
@@ -161,7 +163,7 @@ def test_branches_we_did_not_create_are_never_touched(repo: Path) -> None:
     with pytest.raises(GitError, match="did not create it"):
         delete_local_branch(repo, "my-feature")
     assert git(repo, "rev-parse", BRANCH) == theirs
-    assert list((repo / ".git/coffee-maker/worktrees").iterdir()) == []
+    assert list(worktrees_dir(repo).iterdir()) == []
 
 
 CRASHING_RUN = """
@@ -183,8 +185,8 @@ def test_a_crashed_run_is_cleaned_up_and_its_branch_reused(repo: Path) -> None:
     )
     assert crashed.returncode == 9, crashed.stderr
     crashed_sha = crashed.stdout.strip()
-    stale = repo / ".git/coffee-maker/worktrees/priority-3-add-json-flag"
-    leftover = repo / ".git/coffee-maker/worktrees/orphan-dir"
+    stale = worktrees_dir(repo) / "priority-3-add-json-flag"
+    leftover = worktrees_dir(repo) / "orphan-dir"
     leftover.mkdir()
 
     live = create_worktree(repo, "PRIORITY 4", "live")  # owned by this (living) process

@@ -4,14 +4,15 @@ The user's checkout is sacred. Nothing here runs a command that switches, resets
 stashes, commits or refreshes the index of the main working tree: in the user's
 repository only ref and worktree bookkeeping commands run (rev-parse, merge-base,
 ls-remote, fetch into ``refs/remotes``, ``worktree add/remove``, ``branch -D`` of our own
-branches) and objects are read from the object store; all other work happens inside the
-linked worktree under ``.git/coffee-maker/worktrees/``.
+branches) and objects are read from the object store; all other work happens inside a
+linked worktree of ours (see :func:`worktrees_dir`).
 Branches we create are listed in ``.git/coffee-maker/branches.json``, and only those are
 ever reset or deleted. Pushes never force, and nothing is written to the user's config.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import git
 
 from coffee_maker.autonomous.state import atomic_write_json, now_iso, process_alive, state_dir
+from coffee_maker.paths import user_state_dir
 from coffee_maker.secrets import redact_text
 
 DEFAULT_IDENTITY = ("coffee-maker", "coffee-maker@localhost")
@@ -84,9 +86,18 @@ def _sha(cwd: str | os.PathLike[str], ref: str) -> str | None:
         return None
 
 
-def _worktrees_dir(repo: str | os.PathLike[str]) -> Path:
-    path = state_dir(repo) / "worktrees"
-    path.mkdir(exist_ok=True)
+def worktrees_dir(repo: str | os.PathLike[str]) -> Path:
+    """Where our worktrees of ``repo`` live: ``<user state dir>/worktrees/<repo>-<hash>/``.
+
+    Not under ``.git/``: Claude Code refuses to edit any file whose path is inside a
+    ``.git`` directory ("a sensitive file"), so an agentic CLI could not work there.
+    One folder per repository (named after it, keyed by its git directory's path).
+    """
+    common = state_dir(repo).parent.resolve()
+    digest = hashlib.sha256(str(common).encode()).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", common.parent.name).strip("-") or "repo"
+    path = user_state_dir() / "worktrees" / f"{name}-{digest}"
+    path.mkdir(parents=True, exist_ok=True)
     return path.resolve()
 
 
@@ -208,7 +219,7 @@ def _registered_worktrees(repo: str | os.PathLike[str]) -> list[Path]:
 
 def _discard(repo: str | os.PathLike[str], path: Path) -> None:
     """Remove one of our worktrees (registered or not, present or not) and its owner file."""
-    ours = _worktrees_dir(repo)
+    ours = worktrees_dir(repo)
     if path.resolve().parent != ours:
         raise GitError(f"refusing to remove {path}: not a coffee-maker worktree")
     if path.resolve() in [p.resolve() for p in _registered_worktrees(repo)]:
@@ -245,7 +256,7 @@ def create_worktree(
     base_sha = base_commit(repo, base_branch, remote)
     start = start_point or base_sha
     base_sha = _merge_base(repo, start_point, base_sha) if start_point else base_sha
-    path = _worktrees_dir(repo) / branch.removeprefix(branch_prefix).replace("/", "-")
+    path = worktrees_dir(repo) / branch.removeprefix(branch_prefix).replace("/", "-")
     _discard(repo, path)
     exists = _sha(repo, f"refs/heads/{branch}") is not None
     if exists and not owns_branch(repo, branch):
@@ -288,7 +299,7 @@ def clean_stale_worktrees(repo: str | os.PathLike[str]) -> list[str]:
     Only worktrees under our own directory are considered, one by one: a global
     ``git worktree prune`` would also forget the user's worktrees on unmounted disks.
     """
-    ours = _worktrees_dir(repo)
+    ours = worktrees_dir(repo)
     registered = [p for p in _registered_worktrees(repo) if p.resolve().parent == ours]
     on_disk = [p for p in ours.iterdir() if p.is_dir()]
     cleaned = []
