@@ -19,8 +19,12 @@ CALLS = 2000
 
 
 def main() -> None:
-    home = tempfile.mkdtemp(prefix="bench-fallback-")
-    os.environ["COFFEE_MAKER_HOME"] = home
+    with tempfile.TemporaryDirectory(prefix="bench-fallback-") as home:
+        os.environ["COFFEE_MAKER_HOME"] = home
+        run(home)
+
+
+def run(home: str) -> None:
 
     from coffee_maker.ai_providers.base import BaseAIProvider, Message, ProviderResult, make_usage
     from coffee_maker.ai_providers.cost_tracker import CostTracker
@@ -65,7 +69,7 @@ def main() -> None:
         ("FallbackStrategy, no tracker", lambda: no_tracker.chat(messages, max_tokens=100)),
         ("FallbackStrategy + CostTracker", lambda: with_tracker.chat(messages, max_tokens=100)),
     ]
-    print(f"median of {CALLS} calls, ledger in {home}\n")
+    print(f"median of {CALLS} calls (the ledger in a temporary directory)\n")
     print(f"{'path':34} {'median µs':>10} {'p90 µs':>10} {'overhead µs':>12}")
     base = None
     for name, call in rows:
