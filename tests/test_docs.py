@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shlex
+import subprocess
+import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,3 +370,16 @@ def test_readme_quick_start_runs_the_command_ci_runs():
     ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert len(lines) == 2
     assert lines[1] == ci_lines[-1].strip()
+
+
+def test_the_readmes_python_example_runs_as_written(tmp_path):
+    """The Python API example drives the agent offline against a scripted fake model."""
+    blocks = [b for b in split_markdown(ROOT / "README.md")[0] if b.lang == "python"]
+    assert blocks, "README.md has no python example"
+    env = {**os.environ, "OPENAI_API_KEY": "sk-readme-example-0000000000000000",
+           "COFFEE_MAKER_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}  # fmt: skip
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block.text], capture_output=True,
+                              text=True, env=env, timeout=60)  # fmt: skip
+        assert done.returncode == 0, f"{block.where}: {done.stderr}"
+        assert done.stdout.startswith("success add() adds now ['calc.py'] True")
