@@ -182,3 +182,21 @@ def test_github_repo_is_needed_before_any_money_is_spent(project: Project) -> No
     project.config.write_text(config)
     no_token = project.run("--once", env=project.env(GITHUB_TOKEN=""))
     assert no_token.returncode == 2 and "set GITHUB_TOKEN" in no_token.stderr
+
+
+def test_detected_tests_use_the_checkouts_venv_for_the_worktrees_files(tmp_path: Path) -> None:
+    from coffee_maker.autonomous.planning import detect_test_command
+
+    checkout, worktree = tmp_path / "checkout", tmp_path / "worktree"
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    (checkout / ".venv" / "bin" / "python").write_text("")
+    (worktree / "tests").mkdir(parents=True)
+    (worktree / "tests" / "test_x.py").write_text("")
+    venv_python = checkout / ".venv" / "bin" / "python"
+    assert detect_test_command(worktree, venv_home=checkout) == (
+        f"{venv_python} -m unittest discover -s tests -q"
+    )
+    assert detect_test_command(worktree) == "python3 -m unittest discover -s tests -q"
+    (worktree / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    assert detect_test_command(worktree, venv_home=checkout) == f"{venv_python} -m pytest -q"
+    assert detect_test_command(tmp_path / "empty") is None

@@ -121,7 +121,9 @@ class Iteration:
 
     def test_command(self, root: Path | None = None) -> str | None:
         """``daemon.test_command``, else a guess from the files in ``root`` (the worktree)."""
-        command = self.config.daemon.test_command or detect_test_command(root or self.repo)
+        command = self.config.daemon.test_command or detect_test_command(
+            root or self.repo, venv_home=self.repo
+        )
         if command is None:
             log.warning(
                 "no test command configured or detected; set daemon.test_command so "

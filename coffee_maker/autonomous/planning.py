@@ -34,9 +34,13 @@ def task_text(priority: Priority) -> str:
     return TASK_TEMPLATE.format(text=priority.section_text.strip())
 
 
-def detect_test_command(repo: Path) -> str | None:
-    """A best guess when ``daemon.test_command`` is null; None means "no tests found"."""
-    venv_python = repo / ".venv" / "bin" / "python"
+def detect_test_command(repo: Path, venv_home: Path | None = None) -> str | None:
+    """A best guess when ``daemon.test_command`` is null; None means "no tests found".
+
+    ``repo`` holds the files (the worktree); ``venv_home`` the user's checkout, where an
+    untracked ``.venv`` lives (a worktree never has one).
+    """
+    venv_python = (venv_home or repo) / ".venv" / "bin" / "python"
     python = shlex.quote(str(venv_python)) if venv_python.exists() else "python3"
     pyproject = repo / "pyproject.toml"
     uses_pytest = (repo / "pytest.ini").exists() or (repo / "conftest.py").exists()
