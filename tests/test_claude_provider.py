@@ -335,3 +335,16 @@ def test_fake_answers_tool_less_side_requests_outside_the_script(key):
         provider = make(server)
         assert provider.execute_prompt("write a title").content == "OK"  # no tools offered
         assert provider.chat([Message.user("task")], [READ_FILE]).content == "scripted answer"
+
+
+def test_a_configured_temperature_is_ignored_and_said_once(caplog):
+    import logging
+
+    from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider
+
+    settings = ProviderSettings(name="claude-temp", type="claude", model="m", temperature=0.7)
+    with caplog.at_level(logging.WARNING):
+        ClaudeProvider(settings)
+        ClaudeProvider(settings)
+    said = [r for r in caplog.records if "temperature is ignored" in r.getMessage()]
+    assert len(said) == 1 and "providers.claude-temp.temperature" in said[0].getMessage()

@@ -16,6 +16,7 @@ every sampling parameter with a 400, and no longer accepts them as arguments.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ from coffee_maker.ai_providers.errors import ServerError, classify
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import ProviderSettings
+
+log = logging.getLogger(__name__)
+_warned_temperature: set[str] = set()
 
 #: Anthropic's stop reasons, normalised (the raw value goes to ``metadata``).
 STOP_REASONS: dict[str, str] = {
@@ -134,6 +138,13 @@ class ClaudeProvider(BaseAIProvider):
         super().__init__(settings, name)
         self._client: Any = None
         self._client_lock = threading.Lock()
+        if settings.temperature is not None and self.name not in _warned_temperature:
+            _warned_temperature.add(self.name)
+            log.warning(
+                "providers.%s.temperature is ignored: the Anthropic API version this SDK "
+                "speaks rejects sampling parameters",
+                self.name,
+            )
 
     def check_available(self) -> bool:
         return self.api_key() is not None
