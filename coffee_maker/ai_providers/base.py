@@ -180,7 +180,30 @@ class ProviderResult:
         )
 
 
-class BaseAIProvider(ABC):
+class PromptAsChat:
+    """``execute_prompt``, the specification's single-prompt call, as a one-message ``chat``.
+
+    Shared by providers and by FallbackStrategy, which has the same face.
+    """
+
+    def execute_prompt(
+        self,
+        prompt: str,
+        system_prompt: str | None = None,
+        working_dir: str | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> ProviderResult:
+        return self.chat(  # type: ignore[attr-defined]
+            [Message.user(prompt)],
+            system_prompt=system_prompt,
+            working_dir=working_dir,
+            timeout=timeout,
+            **kwargs,
+        )
+
+
+class BaseAIProvider(PromptAsChat, ABC):
     """A configured connection to one vendor (one provider entry of the config).
 
     Subclasses implement :meth:`chat` (or :meth:`execute_prompt` for agentic CLIs) and
@@ -237,23 +260,6 @@ class BaseAIProvider(ABC):
         working_dir: str | None = None,
     ) -> ProviderResult:
         """One model call: the conversation so far in, one assistant turn out."""
-
-    def execute_prompt(
-        self,
-        prompt: str,
-        system_prompt: str | None = None,
-        working_dir: str | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> ProviderResult:
-        """The specification's single-prompt call; a one-message :meth:`chat`."""
-        return self.chat(
-            [Message.user(prompt)],
-            system_prompt=system_prompt,
-            working_dir=working_dir,
-            timeout=timeout,
-            **kwargs,
-        )
 
     @abstractmethod
     def check_available(self) -> bool:

@@ -31,13 +31,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import tenacity
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
     Message,
+    PromptAsChat,
     ProviderCapability,
     ProviderResult,
     ToolSpec,
@@ -101,7 +101,7 @@ class _Shared:
     models: dict[tuple[str, str], BaseAIProvider] = field(default_factory=dict)
 
 
-class FallbackStrategy:
+class FallbackStrategy(PromptAsChat):
     """Looks like one provider; is a chain of them. See the module docstring."""
 
     name = "fallback"
@@ -258,22 +258,6 @@ class FallbackStrategy:
     def reset_context(self) -> None:
         for provider in [*self.providers(), *self._shared.models.values()]:
             provider.reset_context()
-
-    def execute_prompt(
-        self,
-        prompt: str,
-        system_prompt: str | None = None,
-        working_dir: str | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> ProviderResult:
-        return self.chat(
-            [Message.user(prompt)],
-            system_prompt=system_prompt,
-            working_dir=working_dir,
-            timeout=timeout,
-            **kwargs,
-        )
 
     def execute_with_fallback(
         self,
