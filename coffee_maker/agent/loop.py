@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coffee_maker.agent.commands import CommandResult
 from coffee_maker.agent.edit_blocks import TextProtocol
 from coffee_maker.agent.prompts import AGENTIC_PROMPTS, Prompts, test_hint
 from coffee_maker.agent.protocol import ToolProtocol, TurnOutcome, TurnProtocol
-from coffee_maker.agent.result import AgentResult, Status
+from coffee_maker.agent.result import AgentResult, Interrupted, Status
+from coffee_maker.agent.test_report import Judgement, TestReport, Verdict
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.transcript import Transcript
+from coffee_maker.agent.verification import TestSuite, Verifier
 from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
@@ -64,13 +65,6 @@ class Stuck(AgentExit):
     """The model repeated the same failing action (or the same toolless reply)."""
 
 
-class Interrupted(Exception):
-    """A stop was requested (SIGTERM): the model call that would have started was not.
-
-    Not an :class:`AgentExit`: it ends the run without a result, for the caller to record.
-    """
-
-
 class ProviderGaveUp(AgentExit):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
@@ -101,7 +95,7 @@ class Agent:
         model: Model,
         workspace: Workspace,
         settings: AgentSettings,
-        test_command: str | None,
+        tests: str | TestSuite | Verifier | None,
         per_task_limit: float | None,
         transcript_path: Path,
         task_id: str,
@@ -113,7 +107,8 @@ class Agent:
         self.should_stop = should_stop
         self.workspace = workspace
         self.settings = settings
-        self.test_command = test_command
+        self.verifier = _verifier(tests, workspace, settings)
+        self.test_command = self.verifier.command
         self.per_task_limit = per_task_limit
         self.transcript_path = Path(transcript_path)
         self.task_id = task_id
@@ -124,7 +119,9 @@ class Agent:
         self.cost = 0.0
         self.summary = ""
         self.error: str | None = None
-        self.tests: CommandResult | None = None
+        self.tests: TestReport | None = None
+        self.judgement: Judgement | None = None
+        self.reused_verification = False
         self._providers: dict[str, None] = {}
         self._events: list[dict[str, Any]] = []
         self._events_seen: dict[int, int] = {}
@@ -194,24 +191,38 @@ class Agent:
     def _until_verified(
         self, attempt: Callable[[str], str], prompt: str, prompts: Prompts, task: str
     ) -> None:
-        """Let the model work, run the tests, send failures back, up to max_repairs times."""
+        """Let the model work, verify, send new failures back, up to max_repairs times."""
         for repair in range(self.settings.max_repairs + 1):
             self.summary = attempt(prompt)
             if not self.workspace.changed_files(self._before):
                 return
-            self.tests = self._verify()
-            if self.tests is None or self.tests.passed or repair == self.settings.max_repairs:
+            self._verify()
+            judgement, report = self.judgement, self.tests
+            assert judgement is not None
+            if judgement.verdict is not Verdict.NEW_FAILURES or repair == self.settings.max_repairs:
                 return
+            assert report is not None
+            output = self.verifier.repair_text(judgement, report, self.settings.output_limit)
             prompt = prompts.tests_failed.format(
-                command=self.test_command, output=self.tests.output, task=task
+                command=self.test_command, output=f"{judgement.text}\n\n{output}", task=task
             )
 
-    def _verify(self) -> CommandResult | None:
-        if not self.test_command:
-            return None
-        result = self.workspace.run(self.test_command, self.settings.test_timeout)
-        self._record("verification", command=self.test_command, result=result, passed=result.passed)
-        return result
+    def _verify(self) -> None:
+        """The harness's own judgement of the workspace as it is now."""
+        run, reused = self.verifier.current()
+        if run is not None and run.interrupted:
+            raise Interrupted("stop requested while the tests ran")
+        self.tests = run.report if run else None
+        self.judgement = self.verifier.judge(self.tests)
+        self.reused_verification = reused
+        self._record(
+            "verification",
+            command=self.test_command,
+            reused=reused,
+            verdict=self.judgement.verdict.value,
+            text=self.judgement.text,
+            exit_code=self.tests.exit_code if self.tests else None,
+        )
 
     def _system(self, prompts: Prompts) -> str:
         system = prompts.system.format(
@@ -231,7 +242,7 @@ class Agent:
     def _run_loop(self, model: Model, task: str, use_tools: bool) -> None:
         protocol: TurnProtocol
         if use_tools:
-            protocol = ToolProtocol(Toolbox(self.workspace, self.test_command, self.settings))
+            protocol = ToolProtocol(Toolbox(self.workspace, self.verifier, self.settings))
         else:
             protocol = TextProtocol(self.workspace)
         system = self._system(protocol.prompts)
@@ -391,18 +402,17 @@ class Agent:
     ) -> AgentResult:
         files = self.workspace.changed_files(self._before)
         if status is None:
-            if not files:
-                status = Status.NO_CHANGES
-            elif self.tests is None or self.tests.passed:
-                status = Status.SUCCESS
-            else:
-                status = Status.TESTS_FAILING
+            status = _status(files, self.judgement)
+        report = self.tests
         return AgentResult(
             status=status,
             summary=self.summary,
             files_changed=files,
-            tests_passed=None if self.tests is None else self.tests.passed,
-            test_output_tail=self.tests.output[-TEST_TAIL_CHARS:] if self.tests else "",
+            tests_passed=None if self.judgement is None else self.judgement.ok,
+            test_output_tail=report.output[-TEST_TAIL_CHARS:] if report else "",
+            report=report,
+            judgement=self.judgement,
+            verification_reused=self.reused_verification,
             turns=self.turns,
             usage=self.usage,
             cost=self.cost,
@@ -413,3 +423,28 @@ class Agent:
             limit=limit,
             retry_at=retry_at,
         )
+
+
+def _verifier(
+    tests: str | TestSuite | Verifier | None, workspace: Workspace, settings: AgentSettings
+) -> Verifier:
+    """A test command (text), a suite or a ready verifier: the agent needs a verifier."""
+    if isinstance(tests, Verifier):
+        return tests
+    if isinstance(tests, str):
+        tests = TestSuite(tests, timeout=settings.test_timeout)
+    return Verifier(tests, workspace)
+
+
+def resume_status(judgement: Judgement) -> Status:
+    """The status of changes judged as they are (a resumed branch)."""
+    return _status(["(changed)"], judgement)
+
+
+def _status(files: list[str], judgement: Judgement | None) -> Status:
+    """Only a real pass is a success; a change nobody could verify waits for a person."""
+    if not files:
+        return Status.NO_CHANGES
+    if judgement is None or judgement.verdict is Verdict.NEW_FAILURES:
+        return Status.TESTS_FAILING if judgement else Status.UNVERIFIED
+    return Status.SUCCESS if judgement.ok else Status.UNVERIFIED

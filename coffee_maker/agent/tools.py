@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from coffee_maker.agent.commands import CommandResult
+from coffee_maker.agent.result import Interrupted
+from coffee_maker.agent.test_report import Judgement
+from coffee_maker.agent.verification import TestRun, Verifier
 from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.ai_providers.base import ARGUMENTS_ERROR, ToolCall, ToolSpec
 from coffee_maker.ai_providers.provider_config import AgentSettings
@@ -180,21 +182,18 @@ def closest_lines(text: str, wanted: str) -> str:
     )
 
 
-def describe_test_run(result: CommandResult) -> str:
-    verdict = "passed" if result.passed else "FAILED"
-    return (
-        f"Tests {verdict} (exit code {result.exit_code}, {result.duration:.1f}s)\n{result.output}"
-    )
+def describe_test_run(run: TestRun, judgement: Judgement) -> str:
+    """What the model reads after run_tests: the harness's verdict, then the output."""
+    report = run.report
+    return f"Tests: {judgement.text} (exit code {report.exit_code})\n{report.output}"
 
 
 class Toolbox:
     """The tools bound to one workspace, a test command and the agent's limits."""
 
-    def __init__(
-        self, workspace: Workspace, test_command: str | None, settings: AgentSettings
-    ) -> None:
+    def __init__(self, workspace: Workspace, verifier: Verifier, settings: AgentSettings) -> None:
         self.workspace = workspace
-        self.test_command = test_command
+        self.verifier = verifier
         self.settings = settings
         self._handlers: dict[str, Callable[..., ToolOutcome]] = {
             "list_files": self._list_files,
@@ -227,12 +226,6 @@ class Toolbox:
         outcome.content = redact_text(self.workspace.truncate(outcome.content))
         return outcome
 
-    def run_tests(self) -> CommandResult | None:
-        """The configured test command's result, or None when there is none."""
-        if not self.test_command:
-            return None
-        return self.workspace.run(self.test_command, self.settings.test_timeout)
-
     # -- handlers ---------------------------------------------------------------------------
     def _list_files(self, path: str = ".") -> ToolOutcome:
         return ToolOutcome("\n".join(self.workspace.list_files(path)) or f"({path} is empty)")
@@ -257,13 +250,16 @@ class Toolbox:
         return ToolOutcome(f"edited {path}: replaced 1 occurrence at line {line}")
 
     def _run_tests(self) -> ToolOutcome:
-        result = self.run_tests()
-        if result is None:
+        run = self.verifier.run()
+        if run is None:
             return ToolOutcome(
                 "No test command is configured for this project; check your change by reading "
                 "it, then finish."
             )
-        return ToolOutcome(describe_test_run(result), is_error=not result.passed)
+        if run.interrupted:
+            raise Interrupted("stop requested while the tests ran")
+        judgement = self.verifier.judge(run.report)
+        return ToolOutcome(describe_test_run(run, judgement), is_error=not judgement.ok)
 
     def _run_command(self, command: str) -> ToolOutcome:
         result = self.workspace.run(command, self.settings.command_timeout)

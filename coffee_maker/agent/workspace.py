@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pathspec
@@ -298,14 +298,17 @@ class Workspace:
         return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
     # -- commands ---------------------------------------------------------------------------
-    def run(self, command: str, timeout: float) -> CommandResult:
-        """Run a shell command in the root with a scrubbed environment (see commands.py)."""
+    def run(
+        self, command: str, timeout: float, variables: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        """Run a shell command in the root with a scrubbed environment (see commands.py);
+        ``variables`` (the test environment's ``PATH``, ...) are set on top."""
         return run_command(
             command,
             cwd=self.root,
             timeout=timeout,
             output_limit=self.output_limit,
-            env=scrubbed_env(self.secret_env_names),
+            env=scrubbed_env(self.secret_env_names) | dict(variables or {}),
         )
 
     def truncate(self, text: str) -> str:

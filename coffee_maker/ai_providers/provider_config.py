@@ -140,6 +140,8 @@ class DaemonSettings(_Strict):
     max_attempts: int = Field(3, ge=1)
     create_prs: bool = True
     draft_on_test_failure: bool = True
+    # A verdict of only pre-existing failures opens a ready PR and completes the priority.
+    ready_on_preexisting_failures: bool = False
     remote: str = "origin"
 
 

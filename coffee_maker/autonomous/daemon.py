@@ -168,7 +168,8 @@ class DevDaemon:
         result = self.run_once()
         self.notifier.status(result.message[:200])
         self.crashes = 0
-        if result.ending is Ending.UNAVAILABLE:
+        if result.ending in (Ending.UNAVAILABLE, Ending.ENVIRONMENT_BROKEN):
+            # Nothing changes by trying again at once: wait for a reset or for a person.
             wait = max(self.interval, self.config.fallback.cooldown_seconds)
             until = result.next_retry_at or _now() + timedelta(seconds=wait)
             self._reschedule(max(self.interval, (until - _now()).total_seconds()))

@@ -45,6 +45,14 @@ class Worktree:
     path: Path
     branch: str
     base_sha: str  # the commit the branch started from, for diffs and PR bases
+    #: Untracked paths the test environment made (node_modules/, egg-info, generated
+    #: version files): never committed, never "changed by the model".
+    environment_files: tuple[str, ...] = ()
+
+    def pathspec(self) -> list[str]:
+        """``git add``/``diff`` arguments that leave the environment's files out."""
+        excluded = [f":(exclude,literal){p.rstrip('/')}" for p in self.environment_files]
+        return ["--", ".", *excluded]
 
 
 def _git(
@@ -336,7 +344,7 @@ def commit_all(
     The identity goes through the environment and signing is turned off with ``-c``,
     so the user's git config is read by nobody's hands but git's and written by none.
     """
-    _git(worktree.path, "add", "--all")
+    _git(worktree.path, "add", "--all", *worktree.pathspec())
     if not _git(worktree.path, "diff", "--cached", "--name-only"):
         return None
     lines = [f"{key}: {' '.join(str(value).split())}" for key, value in (trailers or {}).items()]
@@ -358,14 +366,25 @@ def commit_all(
 
 def changed_files(worktree: Worktree) -> list[str]:
     """Paths that differ from the base: committed, modified, deleted or new."""
-    tracked = _git(worktree.path, "diff", "--name-only", "--no-renames", "-z", worktree.base_sha)
-    untracked = _git(worktree.path, "ls-files", "--others", "--exclude-standard", "-z")
+    spec = worktree.pathspec()
+    tracked = _git(
+        worktree.path, "diff", "--name-only", "--no-renames", "-z", worktree.base_sha, *spec
+    )
+    untracked = _git(worktree.path, "ls-files", "--others", "--exclude-standard", "-z", *spec)
     return sorted({p for p in (tracked + "\0" + untracked).split("\0") if p})
+
+
+def untracked_files(worktree: Worktree) -> tuple[str, ...]:
+    """Untracked, unignored paths now (a whole new folder as one ``dir/`` entry)."""
+    listing = _git(
+        worktree.path, "ls-files", "--others", "--exclude-standard", "--directory", "-z"
+    )
+    return tuple(sorted(p for p in listing.split("\0") if p))
 
 
 def diff_stat(worktree: Worktree) -> str:
     """``git diff --stat`` against the base (untracked files show once committed)."""
-    return _git(worktree.path, "diff", "--stat", worktree.base_sha)
+    return _git(worktree.path, "diff", "--stat", worktree.base_sha, *worktree.pathspec())
 
 
 def push_branch(worktree: Worktree | Path, branch: str, remote: str = "origin") -> None:

@@ -20,20 +20,24 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
+from coffee_maker.agent.loop import resume_status
+from coffee_maker.agent.verification import Verifier
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.autonomous import git_ops, publishing
-from coffee_maker.autonomous.planning import (
-    describe_plan,
-    detect_test_command,
-    load_base_roadmap,
-    task_text,
-)
+from coffee_maker.autonomous.planning import describe_plan, load_base_roadmap, task_text
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
+from coffee_maker.autonomous.test_bench import (
+    Bench,
+    BenchProblem,
+    TestPlanChoice,
+    build_bench,
+    choose_tests,
+)
 from coffee_maker.logging import bind_context, get_logger
 
 log = get_logger(__name__)
@@ -49,6 +53,7 @@ class Ending(StrEnum):
     FAILED = "failed"
     UNAVAILABLE = "unavailable"  # every provider unavailable, or the budget spent
     INTERRUPTED = "interrupted"  # a stop was requested
+    ENVIRONMENT_BROKEN = "environment_broken"  # the tests cannot run before any change
 
 
 @dataclass
@@ -119,17 +124,15 @@ class Iteration:
             fallback, self.factory, self.tracker, first=self.options.provider, task_id=task_id
         )
 
-    def test_command(self, root: Path | None = None) -> str | None:
-        """``daemon.test_command``, else a guess from the files in ``root`` (the worktree)."""
-        command = self.config.daemon.test_command or detect_test_command(
-            root or self.repo, venv_home=self.repo
-        )
-        if command is None:
+    def tests(self, root: Path | None = None) -> TestPlanChoice:
+        """The test command and why: ``daemon.test_command``, else detected in ``root``."""
+        choice = choose_tests(self.config, root or self.repo)
+        if choice.command is None:
             log.warning(
                 "no test command configured or detected; set daemon.test_command so "
                 "changes are verified before a PR is opened"
             )
-        return command
+        return choice
 
     def wants_pr(self) -> bool:
         return self.config.daemon.create_prs and not self.options.no_pr
@@ -189,6 +192,8 @@ class Iteration:
         self.state.set_current(priority.id, "starting", worktree=worktree.path, branch=branch)
         try:
             return self._work(priority, worktree, run_id, pushed_before is not None)
+        except BenchProblem as exc:
+            return self._bench_problem(priority, worktree.branch, str(exc))
         except (Interrupted, KeyboardInterrupt) as exc:
             step = (self.state.current or {}).get("step")
             detail = str(exc) or "asked twice to stop, the model call was abandoned"
@@ -215,29 +220,45 @@ class Iteration:
         strategy = self.strategy(task_id)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
-        workspace = Workspace(
+        self._step("environment", f"{priority.id}: preparing the tests")
+        bench = build_bench(
+            self.config,
+            self.repo,
             worktree.path,
-            sensitive_patterns=settings.sensitive_files,
-            secret_env_names=settings.secret_env,
-            output_limit=settings.output_limit,
+            worktree.base_sha,
+            run_id=run_id,
+            baseline_wanted=not pushed_before,
+            should_stop=self.should_stop,
+            on_step=self.on_step,
         )
-        test_command = self.test_command(worktree.path)
-        limit = self.config.cost_controls.per_task_limit
-        parts = (strategy, workspace, settings, test_command, limit, transcript, task_id)
-        agent = Agent(*parts, should_stop=self.should_stop)
-        lead = next(iter(strategy.providers()), None)
-        provider = lead.name if lead else None
-        bind_context(provider=provider)
-        self._step("agent", f"{priority.id}: the model is working", provider=provider)
-        result = agent.run(task_text(priority))
-        if result.status is Status.PROVIDER_FAILURE or publishing.waits_for_budget(result):
-            return self._unavailable(priority, result)
-        if not result.files_changed and pushed_before:
-            result = self._resume(result, worktree, workspace, test_command)
-        if not result.files_changed:
-            reason = publishing.failure_reason(result)
-            return self._record_failure(priority, result, worktree.branch, reason)
-        return self._publish(priority, worktree, result, test_command, run_id)
+        # What the environment and the baseline left in the tree is not the model's change.
+        worktree = dataclasses.replace(
+            worktree, environment_files=git_ops.untracked_files(worktree)
+        )
+        try:
+            workspace = Workspace.from_settings(worktree.path, settings)
+            workspace.sandbox, workspace.should_stop = bench.sandbox, self.should_stop
+            ready_on_preexisting = self.config.daemon.ready_on_preexisting_failures
+            verifier = bench.verifier(workspace, ready_on_preexisting)
+            limit = self.config.cost_controls.per_task_limit
+            parts = (strategy, workspace, settings, verifier, limit, transcript, task_id)
+            agent = Agent(*parts, should_stop=self.should_stop)
+            lead = next(iter(strategy.providers()), None)
+            provider = lead.name if lead else None
+            bind_context(provider=provider)
+            self._step("agent", f"{priority.id}: the model is working", provider=provider)
+            result = agent.run(task_text(priority))
+            if result.status is Status.PROVIDER_FAILURE or publishing.waits_for_budget(result):
+                return self._unavailable(priority, result)
+            if not result.files_changed and pushed_before:
+                result = self._resume(result, worktree, verifier)
+            if not result.files_changed:
+                reason = publishing.failure_reason(result)
+                return self._record_failure(priority, result, worktree.branch, reason)
+            notes = [n for n in (self.sandbox_note(), _baseline_note(bench)) if n]
+            return self._publish(priority, worktree, result, verifier.command, run_id, notes)
+        finally:
+            bench.close()
 
     def _publish(
         self,
@@ -246,7 +267,11 @@ class Iteration:
         result: AgentResult,
         test_command: str | None,
         run_id: str,
+        notes: list[str],
     ) -> IterationResult:
+        """Commit, push, PR. Only a verified pass is ready and marks the priority complete;
+        new failures are a draft and count as a failed attempt; a change nobody could
+        verify is a draft that waits for a person ("awaiting review (unverified)")."""
         daemon = self.config.daemon
         succeeded = result.status is Status.SUCCESS
         if succeeded:
@@ -256,54 +281,68 @@ class Iteration:
         pr_url = None
         if self.wants_pr() and (succeeded or daemon.draft_on_test_failure):
             self._step("pull request", f"{priority.id}: opening the pull request")
-            content = publishing.pr_content(priority, result, test_command, worktree)
+            content = publishing.pr_content(priority, result, test_command, worktree, notes)
             attempt = self.state.record(priority.id)["attempts"] + 1
             pr_url = publishing.open_pr(
                 self.publisher(), daemon.base_branch, worktree, content, attempt
             )
-        if not succeeded:
+        verdict = publishing.verdict_of(result)
+        if result.status is Status.TESTS_FAILING or result.status is Status.LIMIT_REACHED:
             pushed = f"; pushed {worktree.branch}" + (f" (draft PR {pr_url})" if pr_url else "")
             reason = publishing.failure_reason(result)
             return self._record_failure(priority, result, worktree.branch, reason + pushed, pr_url)
+        outcome = Outcome.SUCCESS if succeeded else Outcome.UNVERIFIED
         self.state.record_attempt(
             priority.id,
-            Outcome.SUCCESS,
-            None,
+            outcome,
+            None if succeeded else publishing.verdict_text(result),
             daemon.max_attempts,
             branch=worktree.branch,
             pr_url=pr_url,
+            verdict=verdict,
             cost=round(result.cost, 6),
             status=result.status.value,
         )
+        said = f"verdict: {publishing.verdict_text(result)}"
         if pr_url:
-            message = f"{priority.id}: opened pull request {pr_url}"
+            kind = "pull request" if succeeded else "draft pull request"
+            message = f"{priority.id}: opened {kind} {pr_url} ({said})"
             return IterationResult(Ending.PR_OPENED, message, priority.id, worktree.branch, pr_url)
-        message = f"{priority.id}: pushed {worktree.branch} (no pull request)"
+        message = f"{priority.id}: pushed {worktree.branch} (no pull request; {said})"
         return IterationResult(Ending.PUSHED, message, priority.id, worktree.branch)
 
     def _resume(
-        self,
-        result: AgentResult,
-        worktree: git_ops.Worktree,
-        workspace: Workspace,
-        test_command: str | None,
+        self, result: AgentResult, worktree: git_ops.Worktree, verifier: Verifier
     ) -> AgentResult:
         """The model changed nothing because an earlier run pushed the work (and was then
         killed, or GitHub failed): judge the branch as it is, so it can be published."""
         files = git_ops.changed_files(worktree)
         if not files or result.status not in (Status.NO_CHANGES, Status.SUCCESS):
             return result
-        tests = (
-            workspace.run(test_command, self.config.agent.test_timeout) if test_command else None
-        )
-        passed = tests is None or tests.passed
+        run, _ = verifier.current()
+        if run is not None and run.interrupted:
+            raise Interrupted("stop requested while the tests ran")
+        judgement = verifier.judge(run.report if run else None)
         return dataclasses.replace(
             result,
-            status=Status.SUCCESS if passed else Status.TESTS_FAILING,
+            status=resume_status(judgement),
             files_changed=files,
-            tests_passed=None if tests is None else tests.passed,
-            test_output_tail=tests.output[-4000:] if tests else "",
+            tests_passed=judgement.ok,
+            test_output_tail=run.report.output[-4000:] if run else "",
+            report=run.report if run else None,
+            judgement=judgement,
         )
+
+    def sandbox_note(self) -> str | None:
+        """Said in every PR body when model-written code ran without a sandbox."""
+        if self.config.agent.sandbox.mode == "none":
+            return "Model-written code (tests, setup) ran WITHOUT a sandbox (agent.sandbox: none)."
+        return None
+
+    def _bench_problem(self, priority: Priority, branch: str, reason: str) -> IterationResult:
+        """The tests cannot run before any change: not the model's failure, no attempt."""
+        self.state.record_attempt(priority.id, Outcome.DEFERRED, reason, branch=branch)
+        return IterationResult(Ending.ENVIRONMENT_BROKEN, f"{priority.id}: {reason}", priority.id)
 
     # -- endings ----------------------------------------------------------------------------
     def _record_failure(
@@ -346,3 +385,12 @@ class Iteration:
             self.state.clear_current()
         for cleaned in git_ops.clean_stale_worktrees(self.repo):
             log.info("removed a worktree left by an earlier run", path=cleaned)
+
+
+def _baseline_note(bench: Bench) -> str | None:
+    """What the verdict was measured against, for the reviewer."""
+    if bench.suite is None:
+        return None
+    if bench.baseline is None:
+        return "No baseline: the branch continues an earlier push, so failures are not compared."
+    return None

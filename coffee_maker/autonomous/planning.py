@@ -7,7 +7,6 @@ the ledger's totals are read.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,34 +31,6 @@ complete when the tests pass.
 def task_text(priority: Priority) -> str:
     """The task given to the model: the priority's own section of the roadmap."""
     return TASK_TEMPLATE.format(text=priority.section_text.strip())
-
-
-def detect_test_command(repo: Path, venv_home: Path | None = None) -> str | None:
-    """A best guess when ``daemon.test_command`` is null; None means "no tests found".
-
-    ``repo`` holds the files (the worktree); ``venv_home`` the user's checkout, where an
-    untracked ``.venv`` lives (a worktree never has one).
-    """
-    venv_python = (venv_home or repo) / ".venv" / "bin" / "python"
-    python = shlex.quote(str(venv_python)) if venv_python.exists() else "python3"
-    pyproject = repo / "pyproject.toml"
-    uses_pytest = (repo / "pytest.ini").exists() or (repo / "conftest.py").exists()
-    if pyproject.exists() and "[tool.pytest" in pyproject.read_text(errors="replace"):
-        uses_pytest = True
-    if uses_pytest:
-        return f"{python} -m pytest -q"
-    if any((repo / "tests").glob("test_*.py")):
-        return f"{python} -m unittest discover -s tests -q"
-    if any(repo.glob("test_*.py")):
-        return f"{python} -m unittest discover -q"
-    package = repo / "package.json"
-    if package.exists() and '"test"' in package.read_text(errors="replace"):
-        return "npm test --silent"
-    if (repo / "Cargo.toml").exists():
-        return "cargo test"
-    if (repo / "go.mod").exists():
-        return "go test ./..."
-    return None
 
 
 def load_base_roadmap(repo: Path, config: AppConfig, fetch: bool = False) -> Roadmap:
@@ -123,7 +94,8 @@ def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
         "monthly_left": _left(limits.monthly_limit, iteration.tracker.get_monthly_cost()),
         "per_task_limit": limits.per_task_limit,
     }
-    test_command = iteration.test_command()
+    tests = iteration.tests()
+    test_command = tests.command
     steps = " -> ".join(
         f"{c['name']}({'/'.join(c['models']) or 'default'})"
         + ("" if c["usable"] else f" [skipped: {c.get('why')}]")
@@ -137,7 +109,7 @@ def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
         f"budget left: today {_money(budget['daily_left'])}, this month "
         f"{_money(budget['monthly_left'])}, per task {_money(limits.per_task_limit)}",
         f"first call's worst case: {cost}",
-        f"tests: {test_command or 'none configured or detected'}",
+        f"tests: {test_command or 'none'} ({tests.reason})",
         f"branch: {config.daemon.branch_prefix}... from {config.daemon.base_branch}; "
         f"pull request: {'yes' if iteration.wants_pr() else 'no'}",
     ]
@@ -150,6 +122,7 @@ def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
         "estimate": estimate,
         "budget": budget,
         "test_command": test_command,
+        "test_reason": tests.reason,
     }
 
 

@@ -9,6 +9,7 @@ attempt did), never duplicated, so a retry or a restart after a crash is safe.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,7 +76,7 @@ def open_pr(
 ) -> str:
     """Open the PR for the branch, or update the open one; a draft unless it succeeded."""
     succeeded = content.status == Status.SUCCESS.value
-    verdict = "the tests pass" if succeeded else f"still {content.status}"
+    verdict = f"verdict: {content.verdict_text or content.verdict or content.status}"
     try:
         info = publisher.open_or_update(
             worktree.branch,
@@ -92,8 +93,16 @@ def open_pr(
 
 def commit_message(priority: Priority, result: AgentResult) -> str:
     summary = result.summary.strip() or "The model left no summary."
-    state = "" if result.status is Status.SUCCESS else f"\n\nStatus: {result.status.value}"
-    return redact_text(f"{pr_title(priority.id, priority.title)}\n\n{summary}{state}")
+    return redact_text(f"{pr_title(priority.id, priority.title)}\n\n{summary}")
+
+
+def verdict_of(result: AgentResult) -> str:
+    """The verdict word of a run (CONTRACT's words), for trailers, state and status."""
+    return result.judgement.verdict.value if result.judgement else "not verified"
+
+
+def verdict_text(result: AgentResult) -> str:
+    return result.judgement.text if result.judgement else "not verified (no test run)"
 
 
 def commit_trailers(result: AgentResult, run_id: str) -> dict[str, str]:
@@ -101,6 +110,7 @@ def commit_trailers(result: AgentResult, run_id: str) -> dict[str, str]:
     last = result.providers_used[-1] if result.providers_used else "none/unknown"
     provider, _, model = last.partition("/")
     return {
+        "Verdict": verdict_of(result),
         "Provider": provider,
         "Model": model or "unknown",
         "Cost-USD": f"{result.cost:.4f}",
@@ -110,7 +120,11 @@ def commit_trailers(result: AgentResult, run_id: str) -> dict[str, str]:
 
 
 def pr_content(
-    priority: Priority, result: AgentResult, test_command: str | None, worktree: git_ops.Worktree
+    priority: Priority,
+    result: AgentResult,
+    test_command: str | None,
+    worktree: git_ops.Worktree,
+    notes: Sequence[str] = (),
 ) -> PullRequestContent:
     """What the PR says: the whole branch against the base, this run's tests and costs."""
     return PullRequestContent(
@@ -129,6 +143,9 @@ def pr_content(
         fallback_events=[e for e in result.fallback_events if e.get("kind") not in _ROUTINE_EVENTS],
         transcript_path=str(result.transcript_path) if result.transcript_path else None,
         status=result.status.value,
+        verdict=verdict_of(result),
+        verdict_text=verdict_text(result),
+        notes=list(notes),
     )
 
 
@@ -142,7 +159,7 @@ def waits_for_budget(result: AgentResult) -> bool:
 
 def failure_reason(result: AgentResult) -> str:
     if result.status is Status.TESTS_FAILING:
-        return "the tests fail after the model's changes"
+        return verdict_text(result)
     if result.status is Status.LIMIT_REACHED:
         return f"the model hit a limit ({result.limit}): {result.error}"
     if result.status is Status.NO_CHANGES or not result.files_changed:

@@ -274,6 +274,9 @@ class PullRequestContent:
     fallback_events: list[dict[str, Any] | str] = field(default_factory=list)
     transcript_path: str | None = None
     status: str = "complete"
+    verdict: str | None = None  # the harness's verdict word ("passed", "new failures", ...)
+    verdict_text: str = ""  # its one-line explanation
+    notes: list[str] = field(default_factory=list)  # what a reviewer must know (no sandbox, ...)
 
 
 def pr_title(priority_id: str, title: str) -> str:
@@ -302,20 +305,21 @@ def render_pr_body(content: PullRequestContent) -> str:
 
 
 def _test_banner(c: PullRequestContent) -> str:
-    command = f"`{_clean(c.test_command)}`" if c.test_command else ""
-    if c.test_passed is False:
-        return (
-            f"> [!WARNING]\n> **Tests failed** ({command}). This change is not ready to merge: "
-            "see the test output below."
-        )
-    if c.test_passed is None:
-        why = (
-            f"{command} was configured but did not run"
-            if command
-            else "no test command is configured or detected (set `daemon.test_command`)"
-        )
-        return f"> [!NOTE]\n> **Tests were not run**: {why}. Check the change by hand."
-    return f"**Tests passed** ({command})." if command else "**Tests passed**."
+    """The verdict first, in the words used everywhere; anything but a pass is a warning."""
+    command = f" (`{_clean(c.test_command)}`)" if c.test_command else ""
+    notes = "".join(f"\n> {_clean(note)}" for note in c.notes)
+    verdict = c.verdict or ("passed" if c.test_passed else "not verified")
+    text = _clean(c.verdict_text) or verdict
+    if verdict == "passed":
+        banner = f"**Verdict: {text}**{command}."
+        return banner + (f"\n\n> [!NOTE]{notes}" if notes else "")
+    if verdict == "not verified" and not c.test_command:
+        why = "no test command is configured or detected (set `daemon.test_command`)"
+        return f"> [!WARNING]\n> **Verdict: not verified**: {why}. Check the change by hand.{notes}"
+    return (
+        f"> [!WARNING]\n> **Verdict: {text}**{command}. This change is not verified as "
+        f"ready to merge.{notes}"
+    )
 
 
 def _changes_section(c: PullRequestContent) -> str:
@@ -335,8 +339,8 @@ def _changes_section(c: PullRequestContent) -> str:
 def _tests_section(c: PullRequestContent) -> str:
     if not c.test_command:
         return ""
-    verdict = {True: "passed", False: "failed", None: "not run"}[c.test_passed]
-    text = f"### Tests\n`{_clean(c.test_command)}`: **{verdict}**"
+    verdict = c.verdict or {True: "passed", False: "failed", None: "not run"}[c.test_passed]
+    text = f"### Tests\n`{_clean(c.test_command)}`: **{_clean(verdict)}**"
     if c.test_output_tail.strip():
         tail = _fenced(_tail(_clean(c.test_output_tail), TEST_OUTPUT_LIMIT))
         text += "\n\n" + _details("Last lines of the test output", tail)

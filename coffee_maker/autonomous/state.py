@@ -47,7 +47,8 @@ class AlreadyRunningError(StateError):
 class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"  # counts toward max_attempts
-    DEFERRED = "deferred"  # providers or budget unavailable: not the priority's fault
+    DEFERRED = "deferred"  # providers, budget or environment unavailable: not the priority's fault
+    UNVERIFIED = "unverified"  # a draft PR nothing could verify: waits for a person, no retry
 
 
 def now_iso() -> str:
@@ -122,6 +123,7 @@ def _new_record() -> dict[str, Any]:
         "blocked_reason": None,
         "branch": None,
         "pr_url": None,
+        "verdict": None,
         "history": [],
     }
 
@@ -161,6 +163,16 @@ def _read(path: Path) -> dict[str, Any]:
     data = _empty() | data
     data["priorities"] = {k: _new_record() | v for k, v in data["priorities"].items()}
     return data
+
+
+def review_note(record: dict[str, Any]) -> str | None:
+    """"awaiting review (...)" for a priority whose PR waits for a person, else None."""
+    where = record.get("pr_url") or record.get("branch") or "its branch"
+    if record.get("last_outcome") == Outcome.SUCCESS.value:
+        return f"awaiting review ({record.get('verdict') or 'passed'}): {where}"
+    if record.get("last_outcome") == Outcome.UNVERIFIED.value:
+        return f"awaiting review (unverified: {record.get('verdict') or 'not verified'}): {where}"
+    return None
 
 
 class RepoState:
@@ -209,12 +221,13 @@ class RepoState:
         return bool(self._data["priorities"].get(priority_id, {}).get("blocked"))
 
     def is_skipped(self, priority_id: str) -> bool:
-        """The daemon passes it over: blocked, or its last run succeeded (PR awaits review).
+        """The daemon passes it over: blocked, or its PR awaits review (verified or not).
 
         ``--priority ID`` still runs it; merging the PR marks it complete in the roadmap.
         """
         record = self._data["priorities"].get(priority_id, {})
-        return bool(record.get("blocked")) or record.get("last_outcome") == Outcome.SUCCESS.value
+        waiting = (Outcome.SUCCESS.value, Outcome.UNVERIFIED.value)
+        return bool(record.get("blocked")) or record.get("last_outcome") in waiting
 
     def record_attempt(
         self,
@@ -231,7 +244,7 @@ class RepoState:
         with self._change() as data:
             record = data["priorities"].setdefault(priority_id, _new_record())
             record.update(last_outcome=outcome.value, last_error=error, last_run_at=now_iso())
-            record.update({k: details[k] for k in ("branch", "pr_url") if k in details})
+            record.update({k: details[k] for k in ("branch", "pr_url", "verdict") if k in details})
             if outcome is not Outcome.DEFERRED:
                 record["attempts"] += 1
             if outcome is Outcome.FAILURE:

@@ -131,6 +131,7 @@ def exit_code(result: Any) -> int:
 
     codes = {
         Ending.FAILED: EXIT_FAILED,
+        Ending.ENVIRONMENT_BROKEN: EXIT_FAILED,
         Ending.UNAVAILABLE: EXIT_TEMPFAIL,
         Ending.INTERRUPTED: EXIT_INTERRUPTED,
     }

@@ -89,6 +89,7 @@ def _priorities(
                 "blocked_reason": record.get("blocked_reason"),
                 "branch": record.get("branch"),
                 "pr_url": record.get("pr_url"),
+                "verdict": record.get("verdict"),
             }
         )
     return rows, None
@@ -103,12 +104,14 @@ def _money(value: float, limit: float | None) -> str:
 
 
 def _note(p: dict[str, Any]) -> str:
+    from coffee_maker.autonomous.state import review_note
+
     if p["current"]:
         return "[bold green]working on it now[/]"
     if p["blocked"]:
         return f"[red]blocked: {p['blocked_reason'] or 'too many failures'}[/]"
-    if p["last_outcome"] == "success" and p["status"] != "Complete":
-        return f"awaiting review: {p['pr_url'] or p['branch']}"
+    if p["status"] != "Complete" and (note := review_note(p)):
+        return note
     if p["next"]:
         return "[bold]next[/]"
     if p["waiting_for"] and p["status"] == "Planned":

@@ -51,6 +51,7 @@ def roadmap(args: argparse.Namespace) -> int:
 def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
     """One note per priority that needs one: next, running, blocked (why), waiting (on what)."""
     from coffee_maker.autonomous.roadmap import Status
+    from coffee_maker.autonomous.state import review_note
 
     following = plan.next_planned(skip=lambda p: state.is_skipped(p.id))
     current = state.current or {}
@@ -63,6 +64,8 @@ def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
         elif state.is_blocked(priority.id):
             reason = record.get("blocked_reason") or "blocked"
             notes[priority.id] = f"blocked by the daemon: {reason}"
+        elif priority.status is not Status.COMPLETE and (note := review_note(record)):
+            notes[priority.id] = note
         elif following is not None and priority.id == following.id:
             notes[priority.id] = "NEXT: the daemon takes this one"
         elif priority.status is Status.PLANNED:
