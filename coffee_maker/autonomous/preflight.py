@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
@@ -104,7 +105,7 @@ def _remote(config: AppConfig, repo: Path) -> Iterator[Check]:
             f"(git remote add {remote} URL) or set daemon.remote to one it has",
         )
         return
-    shown = redact_text(url)
+    shown = _public_url(url)
     yield Check("remote", True, f"{remote} is {shown}")
     try:
         default = git_ops.remote_default_branch(repo, remote)
@@ -169,6 +170,14 @@ def _github(config: AppConfig, repo: Path) -> Iterator[Check]:
     else:
         said = "may push" if push else "permissions not reported by GitHub; assuming it may push"
         yield Check("github push", True, f"the token in ${env} {said}")
+
+
+def _public_url(url: str) -> str:
+    """The remote's URL without an https user or token (``https://TOKEN@host/o/r``)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and "@" in parts.netloc:
+        url = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    return redact_text(url)
 
 
 def _git_said(exc: git_ops.GitError) -> str:
