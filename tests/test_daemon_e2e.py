@@ -268,7 +268,9 @@ def test_dry_run_changes_nothing_and_calls_no_model(setup: Setup) -> None:
     assert "priority: PRIORITY 1: Add subtract" in plan.stdout
     assert f"provider chain: openai({MODEL})" in plan.stdout
     assert f"tests: {TEST_COMMAND}" in plan.stdout
-    assert model.requests == [] and github.requests == []
+    assert model.requests == [] and github.pulls == []
+    # the preflight only reads: GET /repos/{owner}/{name} for the token's permissions
+    assert [(r.method, r.path) for r in github.requests] == [("GET", f"/repos/{GITHUB_REPO}")]
     assert snapshot(project.checkout) == before and git(project.checkout, "for-each-ref") == refs
     assert project.worktrees() == [] and project.ledger() == []
     assert git(project.origin, "branch", "--list") == "* main"

@@ -133,7 +133,7 @@ class AgentSettings(_Strict):
 
 class DaemonSettings(_Strict):
     roadmap: str = "ROADMAP.md"
-    base_branch: str = "main"
+    base_branch: str | None = Field(None, min_length=1)  # None: the remote's default branch
     branch_prefix: str = "coffee-maker/"
     test_command: str | None = None
     interval: float = Field(30.0, gt=0)
@@ -283,11 +283,14 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
     providers = data.get("providers") or {}
     if not isinstance(providers, dict):
         raise ConfigError(f"{source}: providers: expected a mapping of name -> settings")
+    implicit_types: set[str] = set()
     for name, settings in list(providers.items()):
         if settings is None:
             settings = providers[name] = {}
         if not isinstance(settings, dict):
             raise ConfigError(f"{source}: providers.{name}: expected a mapping of settings")
+        if "type" not in settings:
+            implicit_types.add(str(name))
         settings.setdefault("type", str(name))
         settings["name"] = str(name)
     try:
@@ -303,7 +306,21 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
     except ValidationError as exc:
         raise ConfigError(f"environment override: {exc.errors()[0]['msg']}") from None
     _check_references(config, source)
+    _check_types(config, source, implicit_types)
     return config
+
+
+def _check_types(config: AppConfig, source: str, implicit: set[str]) -> None:
+    """A typo in a ``type`` is the user's to fix now, not an outage found at the first call."""
+    # Imported here: the registry's module imports this one.
+    from coffee_maker.ai_providers.provider_factory import check_provider_type
+
+    for name, settings in config.providers.items():
+        try:
+            check_provider_type(settings.type)
+        except ConfigError as exc:
+            hint = "; without a `type:` the name is the type" if name in implicit else ""
+            raise ConfigError(f"{source}: providers.{name}.type: {exc}{hint}") from None
 
 
 def _check_references(config: AppConfig, source: str) -> None:

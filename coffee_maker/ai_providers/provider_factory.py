@@ -37,16 +37,21 @@ def register_provider(type_name: str, cls: type[BaseAIProvider] | str) -> None:
 
 
 def provider_types() -> list[str]:
+    """Every provider ``type`` the config may name: the one list of them."""
     return sorted(_REGISTRY)
 
 
-def provider_class(type_name: str) -> type[BaseAIProvider]:
-    try:
-        entry = _REGISTRY[type_name]
-    except KeyError:
+def check_provider_type(type_name: str) -> None:
+    """A ConfigError naming the known types when ``type_name`` is none of them."""
+    if type_name not in _REGISTRY:
         raise ConfigError(
             f"unknown provider type {type_name!r} (known: {', '.join(provider_types())})"
-        ) from None
+        )
+
+
+def provider_class(type_name: str) -> type[BaseAIProvider]:
+    check_provider_type(type_name)
+    entry = _REGISTRY[type_name]
     if isinstance(entry, str):
         module_name, _, class_name = entry.partition(":")
         entry = getattr(importlib.import_module(module_name), class_name)

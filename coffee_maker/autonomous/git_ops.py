@@ -3,9 +3,9 @@
 The user's checkout is sacred. Nothing here runs a command that switches, resets,
 stashes, commits or refreshes the index of the main working tree: in the user's
 repository only ref and worktree bookkeeping commands run (rev-parse, merge-base,
-ls-remote, fetch into ``refs/remotes``, ``worktree add/remove``, ``branch -D`` of our own
-branches) and objects are read from the object store; all other work happens inside a
-linked worktree of ours (see :func:`worktrees_dir`).
+reading symbolic-ref, ls-remote, fetch into ``refs/remotes``, ``worktree add/remove``,
+``branch -D`` of our own branches) and objects are read from the object store; all other
+work happens inside a linked worktree of ours (see :func:`worktrees_dir`).
 Branches we create are listed in ``.git/coffee-maker/branches.json``, and only those are
 ever reset or deleted. Pushes never force, and nothing is written to the user's config.
 """
@@ -31,6 +31,7 @@ from coffee_maker.secrets import redact_text
 
 DEFAULT_IDENTITY = ("coffee-maker", "coffee-maker@localhost")
 NETWORK_TIMEOUT = 300.0  # seconds for fetch and push
+PROBE_TIMEOUT = 30.0  # seconds for a look at the remote (ls-remote) before any work
 BRANCHES_FILE = "branches.json"
 #: Network commands fail instead of waiting for a password nobody will type.
 _BATCH_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
@@ -175,6 +176,63 @@ def fetch_remote_branch(
     ref = f"refs/heads/{branch}"
     listed = _git(repo, "ls-remote", remote, ref, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
     return _fetch(repo, remote, branch) if listed.strip() else None
+
+
+def remote_default_branch(
+    repo: str | os.PathLike[str], remote: str = "origin", timeout: float = PROBE_TIMEOUT
+) -> str | None:
+    """The branch the remote's HEAD names, asked over the network (None: it names none).
+
+    This is also how the remote's reachability is tested: a GitError when it cannot be
+    read (no network, a wrong URL, no credentials), within ``timeout`` seconds.
+    """
+    out = _git(repo, "ls-remote", "--symref", remote, "HEAD", timeout=timeout, env=_BATCH_ENV)
+    for line in out.splitlines():
+        target, _, name = line.partition("\t")
+        if name == "HEAD" and target.startswith("ref: refs/heads/"):
+            return target.removeprefix("ref: refs/heads/")
+    return None
+
+
+def remote_has_branch(
+    repo: str | os.PathLike[str],
+    branch: str,
+    remote: str = "origin",
+    timeout: float = PROBE_TIMEOUT,
+) -> bool:
+    """Whether ``branch`` exists on ``remote`` now (a GitError when it cannot be read)."""
+    ref = f"refs/heads/{branch}"
+    out = _git(repo, "ls-remote", remote, ref, timeout=timeout, env=_BATCH_ENV)
+    return any(line.partition("\t")[2] == ref for line in out.splitlines())
+
+
+def default_branch(repo: str | os.PathLike[str], remote: str = "origin") -> str:
+    """The base branch when ``daemon.base_branch`` is not set: the remote's default branch.
+
+    ``refs/remotes/<remote>/HEAD`` (which ``git clone`` sets) answers without the network;
+    else the remote is asked. A repository without that remote (``project-manager roadmap``
+    on a purely local repository) uses its local ``main``, else ``master``.
+    """
+    if not _has_remote(repo, remote):
+        for name in ("main", "master"):
+            if _sha(repo, f"refs/heads/{name}"):
+                return name
+        raise GitError(
+            f"{repo} has no remote named {remote!r} and no local main or master branch; "
+            "set daemon.base_branch"
+        )
+    try:
+        ref = _git(repo, "symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD")
+    except GitError:  # not set: a repository that was not cloned, or set-head --delete
+        ref = ""
+    if ref.startswith(f"refs/remotes/{remote}/"):
+        return ref.removeprefix(f"refs/remotes/{remote}/")
+    name = remote_default_branch(repo, remote)
+    if name is None:
+        raise GitError(
+            f"remote {remote!r} names no default branch (is it empty?); set daemon.base_branch"
+        )
+    return name
 
 
 def read_file_at(repo: str | os.PathLike[str], commit: str, path: str) -> bytes | None:

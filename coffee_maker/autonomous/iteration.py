@@ -26,8 +26,13 @@ from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.autonomous import git_ops, publishing
-from coffee_maker.autonomous.planning import describe_plan, load_base_roadmap, task_text
+from coffee_maker.autonomous import git_ops, preflight, publishing
+from coffee_maker.autonomous.planning import (
+    describe_plan,
+    load_base_roadmap,
+    resolve_base_branch,
+    task_text,
+)
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
@@ -54,6 +59,7 @@ class Ending(StrEnum):
     UNAVAILABLE = "unavailable"  # every provider unavailable, or the budget spent
     INTERRUPTED = "interrupted"  # a stop was requested
     ENVIRONMENT_BROKEN = "environment_broken"  # the tests cannot run before any change
+    NOT_READY = "not_ready"  # --dry-run: a preflight check failed (the user's to fix)
 
 
 @dataclass
@@ -140,22 +146,27 @@ class Iteration:
     def publisher(self) -> PullRequestPublisher:
         return publishing.make_publisher(self.config, self.repo)
 
+    def preflight_checks(self, stop_at_first_bad: bool = False) -> list[preflight.Check]:
+        """What the user can fix, checked before any money is spent (preflight.py)."""
+        return preflight.run_checks(
+            self.config,
+            self.repo,
+            chain=self.strategy().chain(),
+            factory=self.factory,
+            pull_requests=self.wants_pr(),
+            stop_at_first_bad=stop_at_first_bad,
+        )
+
     def preflight(self) -> None:
-        """Fail before any money is spent on what would fail after: the PR's prerequisites."""
-        if self.wants_pr() and not self.options.dry_run:
-            self.publisher().close()
+        """Raise :class:`preflight.PreflightError` for the first check that fails."""
+        preflight.require(self.preflight_checks(stop_at_first_bad=True))
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> IterationResult:
         if self.options.dry_run:
-            roadmap = load_base_roadmap(self.repo, self.config)
-            priority = self.select(roadmap)
-            if priority is None:
-                return IterationResult(Ending.NOTHING_TO_DO, self._nothing_to_do())
-            plan = describe_plan(self, priority)
-            return IterationResult(Ending.DRY_RUN, plan["text"], priority.id, details=plan)
+            return self._dry_run()
         self._recover_interrupted_run()
-        self.on_step(f"fetching {self.config.daemon.base_branch}")
+        self.on_step(f"fetching {resolve_base_branch(self.config, self.repo)}")
         priority = self.select(load_base_roadmap(self.repo, self.config, fetch=True))
         if priority is None:
             return IterationResult(Ending.NOTHING_TO_DO, self._nothing_to_do())
@@ -168,6 +179,21 @@ class Iteration:
             return self._run_priority(priority)
         finally:
             bind_context(priority=None, provider=None)
+
+    def _dry_run(self) -> IterationResult:
+        """The plan, after every preflight check; only the checks when one fails (exit 2)."""
+        checks = self.preflight_checks()
+        lines = [f"dry run: nothing will be changed in {self.repo}", *preflight.render(checks)]
+        bad = [check for check in checks if not check.ok]
+        if bad:
+            lines.append(f"not ready: {len(bad)} of {len(checks)} checks failed; fix the bad lines")
+            details = {"checks": [dataclasses.asdict(check) for check in checks]}
+            return IterationResult(Ending.NOT_READY, "\n".join(lines), details=details)
+        priority = self.select(load_base_roadmap(self.repo, self.config))
+        if priority is None:
+            return IterationResult(Ending.NOTHING_TO_DO, "\n".join([*lines, self._nothing_to_do()]))
+        plan = describe_plan(self, priority, checks)
+        return IterationResult(Ending.DRY_RUN, plan["text"], priority.id, details=plan)
 
     def _nothing_to_do(self) -> str:
         return (
@@ -185,7 +211,7 @@ class Iteration:
             priority.id,
             priority.slug,
             daemon.branch_prefix,
-            daemon.base_branch,
+            resolve_base_branch(self.config, self.repo),
             daemon.remote,
             start_point=pushed_before,
         )
@@ -283,9 +309,8 @@ class Iteration:
             self._step("pull request", f"{priority.id}: opening the pull request")
             content = publishing.pr_content(priority, result, test_command, worktree, notes)
             attempt = self.state.record(priority.id)["attempts"] + 1
-            pr_url = publishing.open_pr(
-                self.publisher(), daemon.base_branch, worktree, content, attempt
-            )
+            base_branch = resolve_base_branch(self.config, self.repo)
+            pr_url = publishing.open_pr(self.publisher(), base_branch, worktree, content, attempt)
         verdict = publishing.verdict_of(result)
         if result.status is Status.TESTS_FAILING or result.status is Status.LIMIT_REACHED:
             pushed = f"; pushed {worktree.branch}" + (f" (draft PR {pr_url})" if pr_url else "")

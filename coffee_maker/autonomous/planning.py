@@ -1,12 +1,15 @@
 """What an iteration will do, before it does it: the roadmap, the task, the tests, ``--dry-run``.
 
 A dry run changes nothing: no fetch, no worktree, no commit, no model call, no ledger
-record. Only the roadmap (as last fetched), the config, the providers' offline checks and
-the ledger's totals are read.
+record. Only the roadmap (as last fetched), the config, the providers' offline checks,
+the ledger's totals and what the preflight reads (``git ls-remote``, GitHub's view of the
+repository) are read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ from coffee_maker.autonomous.roadmap import Priority, Roadmap, RoadmapError, Sta
 
 if TYPE_CHECKING:
     from coffee_maker.autonomous.iteration import Iteration
+    from coffee_maker.autonomous.preflight import Check
 
 TASK_TEMPLATE = """\
 Implement this priority from the repository's ROADMAP.md.
@@ -33,13 +37,33 @@ def task_text(priority: Priority) -> str:
     return TASK_TEMPLATE.format(text=priority.section_text.strip())
 
 
+_default_branches: dict[tuple[Path, str], str] = {}
+
+
+def resolve_base_branch(config: AppConfig, repo: Path) -> str:
+    """The branch work starts from and pull requests go into, for every reader of it.
+
+    ``daemon.base_branch`` when set; else the remote's default branch
+    (:func:`git_ops.default_branch`), looked up once per process: a repository whose
+    default is ``master`` gets its PRs against ``master`` with no configuration.
+    """
+    daemon = config.daemon
+    if daemon.base_branch:
+        return daemon.base_branch
+    key = (Path(repo).resolve(), daemon.remote)
+    if key not in _default_branches:
+        _default_branches[key] = git_ops.default_branch(repo, daemon.remote)
+    return _default_branches[key]
+
+
 def load_base_roadmap(repo: Path, config: AppConfig, fetch: bool = False) -> Roadmap:
     """The roadmap as the base branch has it (after fetching it, with ``fetch``)."""
     daemon = config.daemon
+    base_branch = resolve_base_branch(config, repo)
     if fetch:
-        git_ops.fetch_base(repo, daemon.base_branch, daemon.remote)
-    base = git_ops.base_commit(repo, daemon.base_branch, daemon.remote)
-    label = f"{daemon.base_branch}:{daemon.roadmap}"
+        git_ops.fetch_base(repo, base_branch, daemon.remote)
+    base = git_ops.base_commit(repo, base_branch, daemon.remote)
+    label = f"{base_branch}:{daemon.roadmap}"
     data = git_ops.read_file_at(repo, base, daemon.roadmap)
     if data is None:
         raise RoadmapError(
@@ -80,8 +104,11 @@ def provider_chain(iteration: Iteration) -> list[dict[str, Any]]:
     return chain
 
 
-def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
-    """The dry run's report, as text for people and as data (``details``) for programs."""
+def describe_plan(
+    iteration: Iteration, priority: Priority, checks: Sequence[Check] = ()
+) -> dict[str, Any]:
+    """The dry run's report, as text for people and as data (``details``) for programs;
+    the preflight ``checks`` come first, one ``ok``/``bad`` line each."""
     config = iteration.config
     chain = provider_chain(iteration)
     first = next((c for c in chain if c["usable"]), None)
@@ -104,13 +131,15 @@ def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
     cost = f"${estimate:.4f} on {first['name']}" if first else "no usable provider"
     lines = [
         f"dry run: nothing will be changed in {iteration.repo}",
+        *(check.line for check in checks),
         f"priority: {priority.id}: {priority.title} (status {priority.status.value})",
         f"provider chain: {steps or 'none'}",
         f"budget left: today {_money(budget['daily_left'])}, this month "
         f"{_money(budget['monthly_left'])}, per task {_money(limits.per_task_limit)}",
         f"first call's worst case: {cost}",
         f"tests: {test_command or 'none'} ({tests.reason})",
-        f"branch: {config.daemon.branch_prefix}... from {config.daemon.base_branch}; "
+        f"branch: {config.daemon.branch_prefix}... from "
+        f"{resolve_base_branch(config, iteration.repo)}; "
         f"pull request: {'yes' if iteration.wants_pr() else 'no'}",
     ]
     if priority.status is not Status.PLANNED:
@@ -123,6 +152,7 @@ def describe_plan(iteration: Iteration, priority: Priority) -> dict[str, Any]:
         "budget": budget,
         "test_command": test_command,
         "test_reason": tests.reason,
+        "checks": [asdict(check) for check in checks],
     }
 
 

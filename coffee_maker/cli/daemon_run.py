@@ -20,6 +20,7 @@ from coffee_maker.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TEMPFAIL,
+    EXIT_USAGE,
     UsageError,
     error_line,
     load_app_config,
@@ -110,6 +111,7 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 def _run(daemon: Any, single: bool) -> int:
     from coffee_maker.autonomous.iteration import UnknownPriorityError
+    from coffee_maker.autonomous.preflight import PreflightError
     from coffee_maker.autonomous.pull_requests import PullRequestError
     from coffee_maker.autonomous.roadmap import RoadmapError
     from coffee_maker.autonomous.state import AlreadyRunningError, StateError
@@ -121,7 +123,7 @@ def _run(daemon: Any, single: bool) -> int:
         return EXIT_TEMPFAIL
     except RoadmapError as exc:
         raise UsageError("; ".join(exc.problems)) from None
-    except (UnknownPriorityError, PullRequestError, StateError) as exc:
+    except (UnknownPriorityError, PullRequestError, StateError, PreflightError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -134,6 +136,7 @@ def exit_code(result: Any) -> int:
         Ending.ENVIRONMENT_BROKEN: EXIT_FAILED,
         Ending.UNAVAILABLE: EXIT_TEMPFAIL,
         Ending.INTERRUPTED: EXIT_INTERRUPTED,
+        Ending.NOT_READY: EXIT_USAGE,
     }
     return codes.get(result.ending, EXIT_OK)
 

@@ -105,7 +105,7 @@ class FakeGitHub:
     ) -> None:
         self.token = token
         self.login = login
-        self.repos: dict[str, dict[str, str]] = {}
+        self.repos: dict[str, dict[str, Any]] = {}
         self.pulls: list[FakePull] = []
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
@@ -154,8 +154,17 @@ class FakeGitHub:
 
     # -- state and faults --------------------------------------------------------------------
 
-    def add_repo(self, full_name: str, default_branch: str = "main") -> None:
-        self.repos[full_name] = {"default_branch": default_branch}
+    def add_repo(self, full_name: str, default_branch: str = "main", push: bool = True) -> None:
+        """Serve ``full_name``; ``push=False`` makes the token a read-only collaborator."""
+        permissions = {"admin": False, "maintain": False, "push": push, "triage": push}
+        self.repos[full_name] = {
+            "default_branch": default_branch,
+            "permissions": permissions | {"pull": True},
+        }
+
+    def remove_repo(self, full_name: str) -> None:
+        """From now on ``full_name`` is 404 Not Found, as a repository the token cannot see."""
+        self.repos.pop(full_name, None)
 
     def fail_next(
         self,

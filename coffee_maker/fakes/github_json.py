@@ -25,7 +25,7 @@ class Shapes:
     api: str  # the API base the request came in on, e.g. http://127.0.0.1:P/api/v3
     web: str  # the web base, for html_url
     login: str  # the authenticated user, author of what it creates
-    repos: Mapping[str, Mapping[str, str]]
+    repos: Mapping[str, Mapping[str, Any]]
 
     def user(self, login: str | None = None) -> dict[str, Any]:
         login = login or self.login
@@ -54,7 +54,7 @@ class Shapes:
             "pulls_url": url + "/pulls{/number}",
             "issues_url": url + "/issues{/number}",
             "default_branch": self.repos[full_name]["default_branch"],
-            "permissions": {"admin": False, "push": True, "pull": True},
+            "permissions": dict(self.repos[full_name]["permissions"]),
         }
 
     def pull(self, pull: FakePull) -> dict[str, Any]:
