@@ -188,7 +188,7 @@ def test_src_layout_with_editable_install_in_the_checkout_tests_the_worktree(
     assert env.variables["VIRTUAL_ENV"] == str(venv) and env.writable == (venv,)
     assert env.variables["PATH"].startswith(f"{venv}/bin:")
     assert any(step.startswith("uv pip install") and "-e '.[test]'" in step for step in env.steps)
-    assert ("network", False) in [("network", net) for cmd, net in runner.calls if "-c" in cmd]
+    assert [net for command, net in runner.calls if "importlib" in command] == [False]
     assert_public(env, tmp_path, tree, checkout)
 
     assert run_in(env, tree, "pytest -q").returncode == 0
@@ -414,3 +414,41 @@ def test_nothing_to_prepare(tmp_path: Path) -> None:
     env = prepare_environment(repo, worktree(repo), runner=runner)
     assert (env.kind, env.variables, env.steps, runner.calls) == ("none", {}, (), [])
     assert time.monotonic() - started < 2
+
+
+def test_without_uv_the_environment_is_made_with_venv_and_pip(tmp_path: Path, monkeypatch):
+    import uv as uv_package
+
+    def no_uv() -> str:
+        raise FileNotFoundError("uv")
+
+    monkeypatch.setattr(uv_package, "find_uv_bin", no_uv)
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "uv").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    repo = make_repo(
+        tmp_path / "reuse-me",
+        {"pyproject.toml": LIB_PYPROJECT, "src/reuse_me/__init__.py": "VALUE = 1\n"},
+    )
+    where = "python -c 'import reuse_me; print(reuse_me.__file__)'"
+    first = prepare_environment(repo, worktree(repo, 1), runner=Runner())
+    second_tree = worktree(repo, 2)
+    second = prepare_environment(repo, second_tree, runner=Runner())
+
+    assert first.steps[0] == "python -m venv <env>"
+    assert first.steps[1] == "<env>/bin/python -m pip install -e . pytest"
+    assert (second.reused, second.steps[0]) == (
+        True,
+        "<env>/bin/python -m pip install --no-deps -e .",
+    )
+    assert Path(run_in(second, tmp_path, where).stdout.strip()).is_relative_to(second_tree)
+    assert run_in(second, tmp_path, "pytest --version").returncode == 0
+
+
+def test_a_setup_that_takes_too_long_is_stopped(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "slow", {"README.md": "# x\n"})
+    started = time.monotonic()
+    with pytest.raises(EnvironmentBroken, match=r"^`sleep 30` timed out after 0\.\d+ s$"):
+        prepare_environment(
+            repo, worktree(repo), runner=Runner(), setup_command="sleep 30", timeout=0.5
+        )
+    assert time.monotonic() - started < 10

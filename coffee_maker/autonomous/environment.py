@@ -31,9 +31,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coffee_maker.agent.commands import CommandResult, scrubbed_env, truncate_middle
+from coffee_maker.agent.commands import CommandResult, scrubbed_env
 from coffee_maker.autonomous.git_ops import worktrees_dir
 from coffee_maker.paths import user_state_dir
+from coffee_maker.secrets import redact_text
 
 #: Bump when what an environment contains changes, so old ones are rebuilt, not reused.
 RECIPE = "1"
@@ -48,9 +49,12 @@ Runner = Callable[..., CommandResult]
 A string runs through the shell, a sequence as an argument vector."""
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_ERROR_LINE = re.compile(
-    r"(?i)(\berror\b|\bERR!|\bfatal\b|^\s*\u00d7|exception|not found|no such|cannot|could not|"
-    r"\bfailed\b|no matching|conflict)"
+#: How surely a line names the error, best first: a line that starts with one, a line
+#: that mentions one, a line that describes a failure.
+_ERROR_LINES = (
+    re.compile(r"(?i)^\s*(?:[\w.]*error\b|npm err|fatal\b|\u00d7)"),
+    re.compile(r"(?i)\b(?:error|ERR!|fatal)\b"),
+    re.compile(r"(?i)not found|no such|cannot|could not|\bfailed\b|no matching|conflict"),
 )
 
 
@@ -85,9 +89,8 @@ def strip_ansi(text: str) -> str:
 def first_error_line(output: str) -> str:
     """The line of ``output`` that best says what went wrong (else its last line)."""
     lines = [line.strip() for line in strip_ansi(output).splitlines() if line.strip()]
-    chosen = next((line for line in lines if _ERROR_LINE.search(line)), None)
-    if chosen is None:
-        chosen = lines[-1] if lines else "no output"
+    found = (next((x for x in lines if pattern.search(x)), None) for pattern in _ERROR_LINES)
+    chosen = next((x for x in found if x is not None), lines[-1] if lines else "no output")
     return chosen if len(chosen) <= 300 else chosen[:297] + "..."
 
 
@@ -208,11 +211,11 @@ class Setup:
             timeout=remaining,
             network=network,
         )
-        output = self.public(strip_ansi(result.output))
+        output = self.public(strip_ansi(redact_text(result.output)))
         if record:
             self.output.append(f"$ {display}\n{output}".rstrip())
         if check and result.timed_out:
-            raise EnvironmentBroken(f"`{display}` timed out after {result.duration:.0f} s")
+            raise EnvironmentBroken(f"`{display}` timed out after {result.duration:.3g} s")
         if check and result.exit_code != 0:
             raise EnvironmentBroken(
                 f"`{display}` failed (exit {result.exit_code}): {first_error_line(output)}"
@@ -221,7 +224,9 @@ class Setup:
 
     def log_tail(self) -> str:
         text = "\n".join(self.output)
-        return truncate_middle(text, LOG_TAIL) if len(text) > LOG_TAIL else text
+        if len(text) <= LOG_TAIL:
+            return text
+        return f"[... {len(text) - LOG_TAIL} characters cut ...]\n{text[-LOG_TAIL:]}"
 
 
 def require_program(name: str, env: Mapping[str, str], why: str) -> str:

@@ -128,7 +128,14 @@ def prepare(setup: Setup, started: float) -> TestEnvironment:
     venv = root / key
     setup.alias(venv, "<env>")
     python = venv / "bin" / "python"
-    with FileLock(root / f"{key}.lock"):
+    wait = max(0.0, setup.deadline - time.monotonic())  # a negative timeout waits forever
+    try:
+        lock = FileLock(root / f"{key}.lock").acquire(timeout=wait)
+    except LockTimeout:
+        raise EnvironmentBroken(
+            f"{setup.public(str(venv))} stayed busy: another process is preparing it"
+        ) from None
+    with lock:
         reused = (venv / MARKER).is_file() and python.exists()
         if reused:
             if _installable(worktree):
