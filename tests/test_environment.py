@@ -452,3 +452,17 @@ def test_a_setup_that_takes_too_long_is_stopped(tmp_path: Path) -> None:
             repo, worktree(repo), runner=Runner(), setup_command="sleep 30", timeout=0.5
         )
     assert time.monotonic() - started < 10
+
+
+def test_language_hint_picks_node_in_a_mixed_repository(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "mixed",
+        {"pyproject.toml": LIB_PYPROJECT, "package.json": '{"name": "m", "version": "1.0.0"}\n'},
+    )
+    tree = worktree(repo)
+    env = prepare_environment(repo, tree, runner=Runner(), language_hint="node")
+    assert (env.kind, env.steps) == (
+        "node",
+        ("npm install --no-audit --no-fund --no-package-lock",),
+    )
+    assert not (tree / "package-lock.json").exists()  # nothing the model did not write

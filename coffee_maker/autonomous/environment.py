@@ -177,7 +177,8 @@ class Setup:
 
     def alias(self, path: Path, name: str) -> None:
         for form in {str(path), os.path.realpath(path)}:
-            self.aliases[form] = name
+            if form != os.sep:  # a service user's home may be "/"
+                self.aliases[form] = name
 
     def public(self, text: str) -> str:
         """``text`` with every known absolute path replaced by its public name."""
@@ -269,9 +270,10 @@ def prepare_environment(
     )
     if setup_command:
         return _custom(setup, setup_command, started)
-    python = environment_python.is_python_project(worktree)
     node = environment_node.is_node_project(worktree)
-    if python and (language_hint in (None, "python") or not node):
+    if node and language_hint == "node":
+        return environment_node.prepare(setup, started)
+    if environment_python.is_python_project(worktree):
         return environment_python.prepare(setup, started)
     if node:
         return environment_node.prepare(setup, started)
