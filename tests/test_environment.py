@@ -252,6 +252,23 @@ def test_setup_py_project_with_a_root_test_py(tmp_path: Path) -> None:
     assert run_in(env, tree, "python test.py").returncode == 1
 
 
+def test_an_application_with_requirements_and_a_tools_only_pyproject(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "site",
+        {
+            "pyproject.toml": "[tool.ruff]\nline-length = 100\n",  # configures tools only
+            "requirements.txt": "six\n",
+            "app/__init__.py": "import six\n",
+            "tests/test_app.py": "import app\n\ndef test_app():\n    assert app.six\n",
+        },
+    )
+    tree = worktree(repo)
+    env = prepare_environment(repo, tree, runner=Runner())
+    install = next(step for step in env.steps if " install " in step)
+    assert install.endswith("install --python <env>/bin/python -r requirements.txt pytest")
+    assert run_in(env, tree, "python -m pytest -q").returncode == 0
+
+
 def test_an_installed_copy_that_shadows_the_worktree_stops_preparation(tmp_path: Path) -> None:
     # A requirements file frozen on the developer's machine installs the project itself
     # from another copy: `import shapes` would load that copy, not the worktree.

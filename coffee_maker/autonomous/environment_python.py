@@ -204,7 +204,12 @@ def _installer(uv: str | None, python: Path, *arguments: str) -> list[str]:
 
 
 def _installable(worktree: Path) -> bool:
-    return (worktree / "pyproject.toml").is_file() or (worktree / "setup.py").is_file()
+    """Whether the worktree is a package pip/uv can install (a pyproject.toml that only
+    configures tools, as many applications have, is not)."""
+    pyproject = _pyproject(worktree)
+    return (
+        (worktree / "setup.py").is_file() or "project" in pyproject or "build-system" in pyproject
+    )
 
 
 def install_arguments(worktree: Path) -> list[str]:
