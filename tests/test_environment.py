@@ -269,6 +269,45 @@ def test_an_application_with_requirements_and_a_tools_only_pyproject(tmp_path: P
     assert run_in(env, tree, "python -m pytest -q").returncode == 0
 
 
+UV_PROJECT = """\
+[project]
+name = "locked"
+version = "0.1"
+requires-python = ">=3.9"
+dependencies = ["six"]
+
+[dependency-groups]
+test = ["iniconfig"]
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+"""
+
+
+def test_a_uv_project_gets_the_versions_its_lockfile_pins(tmp_path, package_cache, uv):
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "pyproject.toml").write_text(UV_PROJECT)
+    lock = [uv, "lock", "-q", "--exclude-newer", "2024-06-01"]  # six 1.16.0, not the newest
+    subprocess.run(lock, cwd=seed, env={**base_env(), "UV_CACHE_DIR": str(package_cache / "uv")})
+    repo = make_repo(
+        tmp_path / "locked",
+        {
+            "pyproject.toml": UV_PROJECT,
+            "uv.lock": (seed / "uv.lock").read_text(),
+            "src/locked/__init__.py": "",
+        },
+    )
+    tree = worktree(repo)
+    env = prepare_environment(repo, tree, runner=Runner())
+
+    assert "uv sync --frozen --group test" in env.steps
+    versions = "python -c 'import iniconfig, locked, six; print(six.__version__, locked.__file__)'"
+    six_version, where = run_in(env, tmp_path, versions).stdout.split()
+    assert (six_version, Path(where)) == ("1.16.0", tree / "src/locked/__init__.py")
+
+
 def test_an_installed_copy_that_shadows_the_worktree_stops_preparation(tmp_path: Path) -> None:
     # A requirements file frozen on the developer's machine installs the project itself
     # from another copy: `import shapes` would load that copy, not the worktree.

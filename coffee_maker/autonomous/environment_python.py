@@ -143,11 +143,7 @@ def prepare(setup: Setup, started: float) -> TestEnvironment:
             os.utime(venv / MARKER)
         else:
             shutil.rmtree(venv, ignore_errors=True)
-            if uv:
-                setup.run([uv, "venv", str(venv), "--python", interpreter, "--quiet"])
-            else:
-                setup.run([interpreter, "-m", "venv", str(venv)])
-            setup.run(_installer(uv, python, *install_arguments(worktree)))
+            _build(setup, uv, interpreter, venv)
         _check_imports(setup, python)
         if not reused:
             marker = {"key": key, "installer": "uv" if uv else "pip", "created_at": now_iso()}
@@ -182,6 +178,36 @@ def _interpreter(setup: Setup, uv: str | None) -> str:
     if result.exit_code != 0 or not lines or not Path(lines[-1]).is_file():
         return sys.executable
     return lines[-1]
+
+
+def _build(setup: Setup, uv: str | None, interpreter: str, venv: Path) -> None:
+    """A new venv with the worktree, its test dependencies and pytest installed."""
+    python = venv / "bin" / "python"
+    if uv is None:
+        setup.run([interpreter, "-m", "venv", str(venv)])
+        setup.run(_installer(uv, python, *install_arguments(setup.worktree)))
+        return
+    setup.run([uv, "venv", str(venv), "--python", interpreter, "--quiet"])
+    if (setup.worktree / "uv.lock").is_file() and "project" in _pyproject(setup.worktree):
+        # The project pins its environment in uv.lock: install exactly that, not the
+        # newest versions its requirements allow (its CI tests the locked ones).
+        setup.env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+        setup.run([uv, "sync", "--frozen", *sync_arguments(setup.worktree)])
+        setup.run(_installer(uv, python, "pytest"))
+    else:
+        setup.run(_installer(uv, python, *install_arguments(setup.worktree)))
+
+
+def sync_arguments(worktree: Path) -> list[str]:
+    """``uv sync`` options for the test extras and dependency groups the project declares."""
+    arguments: list[str] = []
+    for extra in test_extras(worktree):
+        arguments += ["--extra", extra]
+    groups = _pyproject(worktree).get("dependency-groups")
+    for group in TEST_GROUPS if isinstance(groups, dict) else ():
+        if group in groups:
+            arguments += ["--group", group]
+    return arguments
 
 
 def _repoint(setup: Setup, uv: str | None, python: Path) -> None:
