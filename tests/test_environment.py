@@ -180,7 +180,6 @@ def test_src_layout_with_editable_install_in_the_checkout_tests_the_worktree(
     runner = Runner()
     env = prepare_environment(checkout, tree, runner=runner)
 
-    print("\n".join(env.steps), env.log_tail, sep="\n")
     assert (env.kind, env.reused) == ("python", False)
     assert Path(run_in(env, tree, where).stdout.strip()) == tree / "src/shapes/__init__.py"
     assert (tree / "src/shapes/_version.py").is_file()  # made by the install, not copied
@@ -198,7 +197,9 @@ def test_src_layout_with_editable_install_in_the_checkout_tests_the_worktree(
     broken = run_in(env, tree, "pytest -q")
     assert broken.returncode == 1 and "1 failed, 1 passed" in broken.stdout, broken.stdout
     assert run_in(env, checkout, "pytest -q").returncode == 1  # same env: the worktree's code
-    user = subprocess.run([".venv/bin/python", "-m", "pytest", "-q"], cwd=checkout, stdout=-1)
+    user = subprocess.run(
+        [".venv/bin/python", "-m", "pytest", "-q"], cwd=checkout, capture_output=True
+    )
     assert user.returncode == 0  # the user's checkout and environment are untouched
 
 
