@@ -136,6 +136,8 @@ class DaemonSettings(_Strict):
     base_branch: str | None = Field(None, min_length=1)  # None: the remote's default branch
     branch_prefix: str = "coffee-maker/"
     test_command: str | None = None
+    #: Prepares the worktree's test environment instead of the detected venv/node_modules.
+    setup_command: str | None = None
     interval: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1)
     create_prs: bool = True
