@@ -21,3 +21,15 @@ def user_state_dir() -> Path:
 def user_config_dir() -> Path:
     """``~/.config/coffee-maker``: the user's config, price overrides and env file."""
     return user_config_path(APP)
+
+
+def package_cache_dir() -> Path:
+    """``$COFFEE_MAKER_CACHE`` or ``<user state dir>/cache``: downloads of uv, npm, ...
+
+    Shared by every repository (the same wheel is fetched once); a separate setting so a
+    fleet of daemons, or a test suite, can share one cache while keeping its own state.
+    """
+    cache = os.environ.get("COFFEE_MAKER_CACHE")
+    path = Path(cache).expanduser() if cache else user_state_dir() / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

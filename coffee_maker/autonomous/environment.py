@@ -33,7 +33,7 @@ from pathlib import Path
 
 from coffee_maker.agent.commands import CommandResult, scrubbed_env
 from coffee_maker.autonomous.git_ops import worktrees_dir
-from coffee_maker.paths import user_state_dir
+from coffee_maker.paths import package_cache_dir, user_state_dir
 from coffee_maker.secrets import redact_text
 
 #: Bump when what an environment contains changes, so old ones are rebuilt, not reused.
@@ -110,7 +110,7 @@ def cache_dir(tool: str) -> Path:
 
     Shared by every repository: the same wheel or tarball is fetched once.
     """
-    path = user_state_dir() / "cache" / tool
+    path = package_cache_dir() / tool
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -39,7 +39,7 @@ from coffee_maker.autonomous.environment import (
     prepare_environment,
 )
 from coffee_maker.autonomous.state import atomic_write_json, state_dir
-from coffee_maker.paths import user_state_dir
+from coffee_maker.paths import package_cache_dir, user_state_dir
 from coffee_maker.secrets import redact_text
 
 BASELINES_KEPT = 50
@@ -111,7 +111,7 @@ def build_bench(
         box = make_sandbox(settings, repo=repo, worktree=worktree, extra_writable=writable)
         return dataclasses.replace(box, network=network) if box and network else box
 
-    setup_box = sandbox(environments_dir(repo), user_state_dir() / "cache", network=True)
+    setup_box = sandbox(environments_dir(repo), package_cache_dir(), network=True)
 
     def runner(
         command: str | Sequence[str],
