@@ -182,7 +182,7 @@ def content(**changes) -> PullRequestContent:
         tokens={"input_tokens": 12000, "output_tokens": 800},
         providers_used=["claude", "openai"],
         fallback_events=[{"provider": "claude", "error": "overloaded"}, "switched to openai"],
-        transcript_path="/repo/.git/coffee-maker/runs/1.jsonl",
+        run_id="20261202T101500-abc123",
     )
     for key, value in changes.items():
         setattr(base, key, value)
@@ -211,7 +211,7 @@ def test_body_of_a_passing_run_has_what_a_reviewer_needs() -> None:
         "Cost: $0.0123",
         "provider: claude, error: overloaded",
         "switched to openai",
-        "/repo/.git/coffee-maker/runs/1.jsonl",
+        "`20261202T101500-abc123`",
     ):
         assert expected in body
     assert body.rstrip().endswith(

@@ -220,6 +220,7 @@ class Iteration:
             sensitive_patterns=settings.sensitive_files,
             secret_env_names=settings.secret_env,
             output_limit=settings.output_limit,
+            protected_patterns=publishing.protected_patterns(self.config),
         )
         test_command = self.test_command(worktree.path)
         limit = self.config.cost_controls.per_task_limit
@@ -248,15 +249,22 @@ class Iteration:
         run_id: str,
     ) -> IterationResult:
         daemon = self.config.daemon
+        patterns = publishing.protected_patterns(self.config)
+        dropped = publishing.drop_protected(worktree, patterns)
+        if dropped and not git_ops.changed_files(worktree):
+            reason = "the model changed only protected paths: " + ", ".join(dropped)
+            return self._record_failure(priority, result, worktree.branch, reason)
         succeeded = result.status is Status.SUCCESS
-        if succeeded:
+        if succeeded:  # after the drop: the roadmap's status is the harness's own change
             publishing.mark_complete(worktree, daemon.roadmap, priority)
         self._step("pushing", f"{priority.id}: committing and pushing {worktree.branch}")
         publishing.commit_and_push(worktree, priority, result, run_id, daemon.remote)
         pr_url = None
         if self.wants_pr() and (succeeded or daemon.draft_on_test_failure):
             self._step("pull request", f"{priority.id}: opening the pull request")
-            content = publishing.pr_content(priority, result, test_command, worktree)
+            content = publishing.pr_content(
+                priority, result, test_command, worktree, run_id, dropped
+            )
             attempt = self.state.record(priority.id)["attempts"] + 1
             pr_url = publishing.open_pr(
                 self.publisher(), daemon.base_branch, worktree, content, attempt
