@@ -97,7 +97,7 @@ def _render(c: PullRequestContent, scale: float) -> str:
     sections = [
         _test_banner(c),
         SHORTENED if scale < 1 else "",
-        f"## {pr_title(c.priority_id, c.priority_title, c.local_paths)}",
+        "## " + inert_markdown(pr_title(c.priority_id, c.priority_title, c.local_paths)),
         inert_markdown(summary) if summary else "_The model left no summary._",
         _dropped_section(c),
         _changes_section(c, budget),

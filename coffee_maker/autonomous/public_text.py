@@ -67,7 +67,7 @@ def plain(text: str, paths: LocalPaths | None = None) -> str:
 
 def code_span(text: str) -> str:
     """``text`` as one inline code span that nothing inside can close (backticks, newlines)."""
-    text = " ".join(strip_terminal(text).split("\n")) or " "
+    text = quiet_code(" ".join(strip_terminal(text).split("\n"))) or " "
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or text.isspace() else ""
@@ -76,6 +76,7 @@ def code_span(text: str) -> str:
 
 def fenced(text: str, info: str = "") -> str:
     """A code block whose fence is longer than any backtick run inside, so it stays shut."""
+    text = quiet_code(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     info = re.sub(r"[^\w+.-]", "", info)[:20]
@@ -105,7 +106,7 @@ def inert_markdown(text: str) -> str:
             i += 1  # the closing fence (or the end)
             out += [_inert_prose("\n".join(prose))] if prose else []
             prose = []
-            out.append(fenced(_quiet_closing("\n".join(code)), opened.group(2).strip()))
+            out.append(fenced("\n".join(code), opened.group(2).strip()))
         else:
             prose.append(lines[i])
             i += 1
@@ -120,8 +121,13 @@ def _closes(line: str, fence: str) -> bool:
 
 
 def _quiet_closing(text: str) -> str:
-    """Inside code nothing renders, but a closing keyword may still be read: break those."""
     return _CLOSING.sub(lambda m: JOINER.join(g for g in m.groups() if g), text)
+
+
+def quiet_code(text: str) -> str:
+    """For code: GitHub renders nothing in it, but a closing keyword may still be read, and
+    a mention copied out of it would notify; break those two (references stay readable)."""
+    return _MENTION.sub("@" + JOINER, _quiet_closing(text))
 
 
 def _inert_prose(text: str) -> str:
@@ -129,7 +135,7 @@ def _inert_prose(text: str) -> str:
     last = 0
     for span in _CODE_SPAN.finditer(text):
         parts.append(_escape(text[last : span.start()]))
-        parts.append(code_span(_quiet_closing(span.group(2))))
+        parts.append(code_span(span.group(2)))
         last = span.end()
     parts.append(_escape(text[last:]))
     return "".join(parts)
