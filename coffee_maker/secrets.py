@@ -98,29 +98,33 @@ SECRET_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 _lock = threading.Lock()
-_extra_names: set[str] = set()
+_extra_names: set[str] = set()  # configured: redacted at any length
+_floored_names: set[str] = set()  # declared but not necessarily keys: the length floor applies
 _extra_values: set[str] = set()
 
 
-def register_secret_names(names: Iterable[str]) -> None:
+def register_secret_names(names: Iterable[str], *, any_length: bool = True) -> None:
     """Mark environment variable names as secret (e.g. each provider's ``api_key_env``).
 
     Their values are redacted whatever their length: the config says they are keys.
+    ``any_length=False`` is for names of a mixed bag (an env file also holds
+    ``LOG_LEVEL=info``): kept out of commands' environments, but their values are
+    redacted only from :data:`MIN_SECRET_LENGTH` characters on.
     """
     with _lock:
-        _extra_names.update(n for n in names if n)
+        (_extra_names if any_length else _floored_names).update(n for n in names if n)
 
 
-def register_secret_value(value: str | None) -> None:
+def register_secret_value(value: str | None, *, any_length: bool = True) -> None:
     """Mark a literal value as secret (e.g. a key typed into the setup wizard)."""
     value = (value or "").strip()
-    if value:
+    if value and (any_length or len(value) >= MIN_SECRET_LENGTH):
         with _lock:
             _extra_values.add(value)
 
 
 def is_secret_name(name: str) -> bool:
-    return name in _extra_names or bool(SECRET_NAME_RE.search(name))
+    return name in _extra_names or name in _floored_names or bool(SECRET_NAME_RE.search(name))
 
 
 def secret_env_names(environ: Mapping[str, str] | None = None) -> set[str]:
@@ -139,7 +143,7 @@ def secret_values(environ: Mapping[str, str] | None = None) -> set[str]:
         value = value.strip()
         if not value:
             continue
-        if name in configured or (len(value) >= MIN_SECRET_LENGTH and SECRET_NAME_RE.search(name)):
+        if name in configured or (len(value) >= MIN_SECRET_LENGTH and is_secret_name(name)):
             values.add(value)
     return values
 
