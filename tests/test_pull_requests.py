@@ -282,6 +282,6 @@ def test_credentials_in_the_api_url_never_reach_an_error() -> None:
     with pytest.raises(PullRequestError, match="unreachable") as err:
         pub.open_or_update("b", "main", "t", "x")
     assert "api-url-pass" not in str(err.value) and "qs-secret" not in str(err.value)
-    with pytest.raises(PullRequestError, match="github.api_url") as err:
+    with pytest.raises(PullRequestError, match=r"github\.api_url") as err:
         PullRequestPublisher("o/r", "t0ken-value", "ftp://bot:api-url-pass@ghe.example.com")
     assert "api-url-pass" not in str(err.value)
