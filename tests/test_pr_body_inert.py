@@ -109,3 +109,23 @@ def test_a_hostile_body_is_inert_bounded_and_local_free(tmp_path: Path) -> None:
     assert prose.count("<details>") == prose.count("</details>") == 2
     assert body.rstrip().endswith("an autonomous development daemon.</sub>")
     assert JOINER in body
+
+
+def test_every_section_at_its_worst_still_fits_github() -> None:
+    content = PullRequestContent(
+        "PRIORITY 1",
+        "t" * 1000,
+        "&" * 10**6,
+        summary="<" * 10**6,
+        files_changed=["x" * 4000] * 500,
+        dropped_paths=["`" * 4000] * 500,
+        fallback_events=["&" * 5000] * 500,
+        test_command="c" * 10**5,
+        test_passed=False,
+        test_output_tail="o\n" * 10**6,
+        diff_stat="s" * 10**6,
+    )
+    body = render_pr_body(content)
+    assert len(body) <= BODY_LIMIT
+    assert "shortened to fit GitHub's size limit" in body
+    assert body.rstrip().endswith("an autonomous development daemon.</sub>")
