@@ -227,6 +227,10 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "Q~": ("q~",),
     "(?i)bearer": ("bearer",),
     "(?i)\\bbasic": ("basic",),
+    "(?i)[?&;](?:access_token": (
+        *("token=", "auth=", "key=", "secret=", "password=", "passwd=", "pwd="),
+        *("sig=", "signature=", "credential="),
+    ),
 }
 
 
