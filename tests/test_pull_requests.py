@@ -182,7 +182,7 @@ def content(**changes) -> PullRequestContent:
         tokens={"input_tokens": 12000, "output_tokens": 800},
         providers_used=["claude", "openai"],
         fallback_events=[{"provider": "claude", "error": "overloaded"}, "switched to openai"],
-        transcript_path="/repo/.git/coffee-maker/runs/1.jsonl",
+        run_id="20261202T101500-abc123",
     )
     for key, value in changes.items():
         setattr(base, key, value)
@@ -211,7 +211,7 @@ def test_body_of_a_passing_run_has_what_a_reviewer_needs() -> None:
         "Cost: $0.0123",
         "provider: claude, error: overloaded",
         "switched to openai",
-        "/repo/.git/coffee-maker/runs/1.jsonl",
+        "`20261202T101500-abc123`",
     ):
         assert expected in body
     assert body.rstrip().endswith(
@@ -271,3 +271,17 @@ def test_the_diff_stat_keeps_its_column_alignment():
     stat = " calculator.py          | 5 +++++\n tests/test_subtract.py | 8 ++++++++\n"
     body = render_pr_body(PullRequestContent("PRIORITY 1", "Add subtract", "text", diff_stat=stat))
     assert " calculator.py          | 5 +++++\n tests/test_subtract.py | 8" in body
+
+
+def test_credentials_in_the_api_url_never_reach_an_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api_url = f"http://bot:api-url-pass@127.0.0.1:{port}/api/v3?access_token=qs-secret"
+    pub = PullRequestPublisher("o/r", "t0ken-value", api_url, retry_backoff=0, throttle=False)
+    with pytest.raises(PullRequestError, match="unreachable") as err:
+        pub.open_or_update("b", "main", "t", "x")
+    assert "api-url-pass" not in str(err.value) and "qs-secret" not in str(err.value)
+    with pytest.raises(PullRequestError, match=r"github\.api_url") as err:
+        PullRequestPublisher("o/r", "t0ken-value", "ftp://bot:api-url-pass@ghe.example.com")
+    assert "api-url-pass" not in str(err.value)

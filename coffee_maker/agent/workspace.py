@@ -23,6 +23,7 @@ from pathlib import Path
 import pathspec
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
+from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 
 #: Build and test droppings that are never "a file the model changed".
@@ -51,6 +52,7 @@ class Workspace:
         sensitive_patterns: Sequence[str] = DEFAULT_SENSITIVE,
         secret_env_names: Iterable[str] = (),
         output_limit: int = 12000,
+        protected_patterns: Sequence[str] = (),
     ) -> None:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
@@ -58,11 +60,19 @@ class Workspace:
         self.sensitive_patterns = [p.lower() for p in sensitive_patterns]
         self.secret_env_names = set(secret_env_names)
         self.output_limit = output_limit
+        self.write_policy = WritePolicy(protected_patterns)
 
     @classmethod
     def from_settings(cls, root: str | os.PathLike[str], settings: AgentSettings) -> Workspace:
-        """A workspace with the config's sensitive files, secret names and output budget."""
-        return cls(root, settings.sensitive_files, settings.secret_env, settings.output_limit)
+        """A workspace with the config's sensitive files, secret names, output budget and
+        protected paths."""
+        return cls(
+            root,
+            settings.sensitive_files,
+            settings.secret_env,
+            settings.output_limit,
+            settings.protected_paths,
+        )
 
     # -- paths ------------------------------------------------------------------------------
     def resolve(self, path: str) -> Path:
@@ -108,6 +118,16 @@ class Workspace:
             raise ToolError(
                 f"{shown}: a sensitive file (keys, credentials); neither read nor written"
             )
+
+    def check_writable(self, path: str) -> None:
+        """Refuse to change a protected path (agent.protected_paths): called before every
+        write, delete or rename. Checked on the path as named and as resolved, so a
+        symbolic link inside the workspace cannot lead around it."""
+        real = self.resolve(path)
+        for rel in ("/".join(self._relative_parts(path)), self.relative(real)):
+            message = self.write_policy.refusal(rel, path)
+            if message:
+                raise ToolError(message)
 
     # -- opening without following links ----------------------------------------------------
     def _open(self, real: Path, flags: int, *, make_parents: bool = False) -> int:
@@ -186,6 +206,7 @@ class Workspace:
 
     def write_text(self, path: str, content: str) -> int:
         """Create or replace a file (parents created); returns the bytes written."""
+        self.check_writable(path)
         real = self.resolve(path)
         try:
             data = content.encode("utf-8")

@@ -23,6 +23,28 @@ REPO_CONFIG = Path("config") / "ai_providers.yaml"
 BUILTIN_CONFIG = Path(__file__).resolve().parents[2] / "config" / "ai_providers.yaml"
 PACKAGED_CONFIG = Path(__file__).resolve().parents[1] / "data" / "ai_providers.yaml"
 
+#: Paths whose change would run with the repository's secrets or steer its tooling (CI
+#: pipelines, git hooks and attributes): the model may not change them (gitignore syntax).
+#: The daemon adds its roadmap file when ``agent.protected_paths`` is not set.
+DEFAULT_PROTECTED = [
+    ".github/workflows/**",
+    ".github/actions/**",
+    ".gitlab-ci.yml",
+    ".gitlab/**",
+    ".circleci/**",
+    ".travis.yml",
+    "azure-pipelines.yml",
+    ".buildkite/**",
+    "Jenkinsfile",
+    ".drone.yml",
+    "bitbucket-pipelines.yml",
+    ".githooks/**",
+    ".husky/**",
+    ".pre-commit-config.yaml",
+    ".gitmodules",
+    ".gitattributes",
+]
+
 DEFAULT_SENSITIVE = [
     ".env*",
     "*.pem",
@@ -129,6 +151,8 @@ class AgentSettings(_Strict):
     max_format_errors: int = Field(3, ge=0)
     sensitive_files: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE))
     secret_env: list[str] = Field(default_factory=list)
+    #: Replaces the default when set; ``[]`` lets the model change any path.
+    protected_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_PROTECTED))
 
 
 class DaemonSettings(_Strict):

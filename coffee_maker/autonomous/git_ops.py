@@ -486,3 +486,45 @@ def parse_github_repo(url: str) -> str:
             f"cannot read owner/name from remote URL {redact_text(url)!r}; set github.repo"
         )
     return "/".join(segments)
+
+
+# -- what the branch may not carry ---------------------------------------------------------
+
+
+def checkout_of(worktree: Worktree | Path) -> Path:
+    """The user's checkout a linked worktree belongs to (the parent of the common .git)."""
+    path = worktree.path if isinstance(worktree, Worktree) else worktree
+    common = Path(_git(path, "rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+    return common.parent
+
+
+def restore_paths(worktree: Worktree, paths: list[str]) -> list[str]:
+    """Put each path back as the base commit has it, or delete it where the base has none.
+
+    In the worktree and its index only, with literal pathspecs (a file named ``*`` is one
+    file). A path whose folder leads out of the worktree through a link is only unstaged,
+    never deleted there. Returns the paths it restored.
+    """
+    env = {"GIT_LITERAL_PATHSPECS": "1"}
+    root = worktree.path.resolve()
+    done = []
+    for path in paths:
+        if not path or path.startswith("/") or ".." in Path(path).parts:
+            continue
+        if _git(worktree.path, "ls-tree", "--name-only", worktree.base_sha, "--", path, env=env):
+            _git(
+                worktree.path,
+                *("restore", f"--source={worktree.base_sha}", "--staged", "--worktree"),
+                *("--", path),
+                env=env,
+            )
+        else:
+            untrack = ("rm", "--cached", "--quiet", "--ignore-unmatch", "--", path)
+            _git(worktree.path, *untrack, env=env)
+            target = worktree.path / path
+            folder = Path(os.path.realpath(target.parent))
+            inside = folder == root or root in folder.parents
+            if inside and (target.is_symlink() or target.is_file()):
+                target.unlink()
+        done.append(path)
+    return done

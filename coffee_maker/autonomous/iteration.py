@@ -299,15 +299,22 @@ class Iteration:
         new failures are a draft and count as a failed attempt; a change nobody could
         verify is a draft that waits for a person ("awaiting review (unverified)")."""
         daemon = self.config.daemon
+        patterns = publishing.protected_patterns(self.config)
+        dropped = publishing.drop_protected(worktree, patterns)
+        if dropped and not git_ops.changed_files(worktree):
+            reason = "the model changed only protected paths: " + ", ".join(dropped)
+            return self._record_failure(priority, result, worktree.branch, reason)
         succeeded = result.status is Status.SUCCESS
-        if succeeded:
+        if succeeded:  # after the drop: the roadmap's status is the harness's own change
             publishing.mark_complete(worktree, daemon.roadmap, priority)
         self._step("pushing", f"{priority.id}: committing and pushing {worktree.branch}")
         publishing.commit_and_push(worktree, priority, result, run_id, daemon.remote)
         pr_url = None
         if self.wants_pr() and (succeeded or daemon.draft_on_test_failure):
             self._step("pull request", f"{priority.id}: opening the pull request")
-            content = publishing.pr_content(priority, result, test_command, worktree, notes)
+            content = publishing.pr_content(
+                priority, result, test_command, worktree, run_id, dropped, notes
+            )
             attempt = self.state.record(priority.id)["attempts"] + 1
             base_branch = resolve_base_branch(self.config, self.repo)
             pr_url = publishing.open_pr(self.publisher(), base_branch, worktree, content, attempt)

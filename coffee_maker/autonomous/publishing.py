@@ -9,13 +9,16 @@ attempt did), never duplicated, so a retry or a restart after a crash is safe.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from coffee_maker.agent import AgentResult, Status
+from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops
+from coffee_maker.autonomous.public_text import LocalPaths, plain, strip_terminal
 from coffee_maker.autonomous.pull_requests import (
     PullRequestContent,
     PullRequestError,
@@ -25,10 +28,15 @@ from coffee_maker.autonomous.pull_requests import (
 )
 from coffee_maker.autonomous.roadmap import Priority, set_status
 from coffee_maker.autonomous.roadmap import Status as RoadmapStatus
+from coffee_maker.logging import get_logger
 from coffee_maker.secrets import redact_text
+
+log = get_logger(__name__)
 
 #: Fallback events of every call, which a reviewer need not read.
 _ROUTINE_EVENTS = ("attempt", "success")
+SUBJECT_LIMIT = 72  # what git log --oneline and GitHub show of a commit
+COMMIT_BODY_LIMIT = 6_000
 
 
 def make_publisher(config: AppConfig, repo: Path) -> PullRequestPublisher:
@@ -59,11 +67,42 @@ def mark_complete(worktree: git_ops.Worktree, roadmap: str, priority: Priority) 
         path.write_bytes(updated.encode("utf-8"))
 
 
+def protected_patterns(config: AppConfig) -> list[str]:
+    """``agent.protected_paths`` as configured; by default also the roadmap file, whose
+    status only the harness marks. An explicit list replaces all of it (``[]``: none)."""
+    agent = config.agent
+    if "protected_paths" in agent.model_fields_set:
+        return list(agent.protected_paths)
+    roadmap = re.sub(r"([*?\[\]!#\\])", r"\\\1", config.daemon.roadmap.lstrip("/"))
+    return [*agent.protected_paths, f"/{roadmap}"]
+
+
+def drop_protected(worktree: git_ops.Worktree, patterns: list[str]) -> list[str]:
+    """Changes to protected paths, restored to the base commit's version (or removed when
+    new) before the commit: an agentic CLI writes files directly, past our tools' refusal.
+    Returns the paths dropped, for the PR body."""
+    dropped = WritePolicy(patterns).protected(git_ops.changed_files(worktree))
+    if dropped:
+        git_ops.restore_paths(worktree, dropped)
+        log.warning("dropped changes to protected paths from the commit", paths=dropped)
+    return dropped
+
+
+def local_paths(worktree: git_ops.Worktree) -> LocalPaths:
+    """The paths of this machine that public text (commit, PR) must not show."""
+    try:
+        checkout = git_ops.checkout_of(worktree)
+    except git_ops.GitError:
+        checkout = None
+    return LocalPaths.of_run(worktree.path, checkout)
+
+
 def commit_and_push(
     worktree: git_ops.Worktree, priority: Priority, result: AgentResult, run_id: str, remote: str
 ) -> None:
     trailers = commit_trailers(result, run_id)
-    git_ops.commit_all(worktree, commit_message(priority, result), trailers)
+    message = commit_message(priority, result, local_paths(worktree))
+    git_ops.commit_all(worktree, message, trailers)
     git_ops.push_branch(worktree, worktree.branch, remote)
 
 
@@ -81,7 +120,7 @@ def open_pr(
         info = publisher.open_or_update(
             worktree.branch,
             base_branch,
-            pr_title(content.priority_id, content.priority_title),
+            pr_title(content.priority_id, content.priority_title, content.local_paths),
             render_pr_body(content),
             draft=not succeeded,
             comment=f"coffee-maker pushed attempt {attempt} to this branch: {verdict}.",
@@ -91,9 +130,19 @@ def open_pr(
     return info.url
 
 
-def commit_message(priority: Priority, result: AgentResult) -> str:
-    summary = result.summary.strip() or "The model left no summary."
-    return redact_text(f"{pr_title(priority.id, priority.title)}\n\n{summary}")
+def commit_message(priority: Priority, result: AgentResult, paths: LocalPaths | None = None) -> str:
+    """Subject within 72 characters, a bounded body; nothing in it mentions anyone, closes
+    an issue when merged, or shows a local path. Trailers are added after it (git_ops)."""
+    subject = pr_title(priority.id, priority.title, paths)
+    if len(subject) > SUBJECT_LIMIT:
+        subject = subject[: SUBJECT_LIMIT - 1].rstrip() + "…"
+    summary = plain(redact_text(strip_terminal(result.summary)), paths).strip()
+    summary = summary or "The model left no summary."
+    if len(summary) > COMMIT_BODY_LIMIT:
+        cut = len(summary) - COMMIT_BODY_LIMIT
+        summary = summary[:COMMIT_BODY_LIMIT].rstrip()
+        summary += f"\n\n(summary cut: {cut:,} more characters)"
+    return redact_text(f"{subject}\n\n{summary}")
 
 
 def verdict_of(result: AgentResult) -> str:
@@ -124,6 +173,8 @@ def pr_content(
     result: AgentResult,
     test_command: str | None,
     worktree: git_ops.Worktree,
+    run_id: str | None = None,
+    dropped: list[str] | None = None,
     notes: Sequence[str] = (),
 ) -> PullRequestContent:
     """What the PR says: the whole branch against the base, this run's tests and costs."""
@@ -141,11 +192,13 @@ def pr_content(
         tokens={k: v for k, v in result.usage.items() if v},
         providers_used=result.providers_used,
         fallback_events=[e for e in result.fallback_events if e.get("kind") not in _ROUTINE_EVENTS],
-        transcript_path=str(result.transcript_path) if result.transcript_path else None,
+        run_id=run_id,
         status=result.status.value,
         verdict=verdict_of(result),
         verdict_text=verdict_text(result),
         notes=list(notes),
+        dropped_paths=list(dropped or []),
+        local_paths=local_paths(worktree),
     )
 
 

@@ -192,7 +192,7 @@ class RepoState:
 
     def save(self) -> None:
         with self._file_lock():
-            atomic_write_json(self.path, self._data)
+            atomic_write_json(self.path, redact(self._data))
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -209,7 +209,8 @@ class RepoState:
         with self._file_lock():
             self._data = _read(self.path)
             yield self._data
-            atomic_write_json(self.path, self._data)
+            # Everything written is redacted: a URL with credentials, a key quoted by a vendor.
+            atomic_write_json(self.path, redact(self._data))
 
     # -- priorities ---------------------------------------------------------------------
 

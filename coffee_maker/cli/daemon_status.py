@@ -169,10 +169,11 @@ def _escaped(p: dict[str, Any]) -> dict[str, Any]:
 
 def show_status(repo: Path, config_path: str | None, as_json: bool = False) -> int:
     from coffee_maker.autonomous.state import StateError
+    from coffee_maker.secrets import redact
 
     repo = repo.expanduser().resolve()
     try:
-        status = collect_status(repo, config_path)
+        status = redact(collect_status(repo, config_path))
     except StateError as exc:
         raise UsageError(str(exc)) from None
     if as_json:

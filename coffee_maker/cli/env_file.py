@@ -72,10 +72,11 @@ def load_env_file(path: Path | None = None) -> set[str]:
     values = read_env_file(path)
     if values and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("%s is readable by other users; run: chmod 600 %s", path, path)
-    register_secret_names(values)
+    # Not every line is a key (LOG_LEVEL=info): short values are not redacted everywhere.
+    register_secret_names(values, any_length=False)
     added = set()
     for name, value in values.items():
-        register_secret_value(value)
+        register_secret_value(value, any_length=False)
         if name not in os.environ:
             os.environ[name] = _loaded[name] = value
             added.add(name)

@@ -23,6 +23,7 @@ from coffee_maker.cli.common import (
     load_app_config,
     make_console,
 )
+from coffee_maker.secrets import redact
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.base import BaseAIProvider
@@ -136,7 +137,7 @@ def _quota_text(row: dict[str, Any]) -> str:
 def status(args: argparse.Namespace) -> int:
     """Exit 0 when the default provider can be used right now, else 1."""
     config = load_app_config(args.config, args.repo)
-    rows = _provider_rows(config, args.timeout)
+    rows = redact(_provider_rows(config, args.timeout))  # a base_url may carry credentials
     default_row = next((r for r in rows if r["default"]), None)
     usable = bool(default_row and default_row["usable"])
     if args.json:
