@@ -19,7 +19,7 @@ import pytest
 from coffee_maker.ai_providers.base import BaseAIProvider
 from coffee_maker.ai_providers.errors import Action, ErrorKind, ProviderError
 from coffee_maker.ai_providers.provider_config import ProviderSettings
-from coffee_maker.ai_providers.providers._bounded import MAX_REPLY_BYTES
+from coffee_maker.ai_providers.providers._bounded import MIB
 from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider
 from coffee_maker.ai_providers.providers.gemini_provider import GeminiProvider
 from coffee_maker.ai_providers.providers.ollama_provider import OllamaProvider
@@ -123,13 +123,21 @@ def test_a_server_that_never_answers_times_out_at_the_deadline_not_per_read():
 def test_a_reply_over_the_cap_is_refused_while_reading(vendor):
     fake_cls, make = VENDORS[vendor]
     with fake_cls() as fake:
-        fake.huge_reply(MAX_REPLY_BYTES + 1024).huge_reply(MAX_REPLY_BYTES // 4)
+        fake.huge_reply(16 * MIB + 1024).huge_reply(4 * MIB)
         error, _ = _call_fails(make(fake.url, timeout=30))
         # a large reply under the cap is still read whole
-        assert len(make(fake.url, timeout=30).execute_prompt("x").content) == MAX_REPLY_BYTES // 4
+        assert len(make(fake.url, timeout=30).execute_prompt("x").content) == 4 * MIB
 
     assert error.kind is ErrorKind.BAD_RESPONSE and error.action is Action.NEXT_PROVIDER
     assert "larger than 16 MiB" in str(error)
+
+
+def test_the_cap_is_the_providers_max_reply_mib():
+    with FakeOpenAI() as fake:
+        fake.huge_reply(2 * MIB)
+        error, _ = _call_fails(_openai(fake.url, timeout=30, max_reply_mib=1))
+    assert error.kind is ErrorKind.BAD_RESPONSE
+    assert "larger than 1 MiB (the provider's `max_reply_mib`)" in str(error)
 
 
 _MEASURE = """
@@ -184,3 +192,17 @@ def test_a_compressed_reply_is_refused_so_the_cap_bounds_what_it_inflates_to():
         sent = fake.model_calls[-1].headers.get("accept-encoding")
     assert sent == "identity"
     assert error.kind is ErrorKind.BAD_RESPONSE and "compressed (gzip)" in str(error)
+
+
+def test_clients_reaching_the_vendor_through_an_env_proxy_are_bounded_too(monkeypatch):
+    import httpcore2
+    import httpx2
+
+    from coffee_maker.ai_providers.providers._bounded import bound_client
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    client = bound_client(httpx2.Client(), httpcore2)
+    transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
+    assert len(transports) >= 2  # the direct one and the proxy's
+    assert all(type(t._pool._network_backend).__name__ == "_BoundedBackend" for t in transports)

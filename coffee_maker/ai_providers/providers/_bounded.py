@@ -5,9 +5,10 @@ trips them, and a reply is buffered whole however large it is. So every API prov
 builds its HTTP client through :func:`bound_client`, which wraps the network backend
 under each of the client's transports (env proxies included). Inside
 :func:`bounded_call`, every connect, write and read on those sockets is given at most the
-time left before the call's deadline, and the bytes read are counted against
-:data:`MAX_REPLY_BYTES`. The socket is really abandoned: the read that would pass the
-deadline times out in the library itself, and the connection is dropped.
+time left before the call's deadline (the provider's ``timeout``), and the bytes read are
+counted against the provider's ``max_reply_mib`` (16 MiB by default). The socket is
+really abandoned: the read that would pass the deadline times out in the HTTP library
+itself, and the connection is dropped.
 
 Replies are asked for uncompressed (``Accept-Encoding: identity``) and a compressed one
 is refused, so that the cap bounds the decoded size too (16 MiB of gzip can inflate to
@@ -22,7 +23,7 @@ import contextvars
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.errors import (
     BadResponseError,
@@ -30,9 +31,10 @@ from coffee_maker.ai_providers.errors import (
     ProviderTimeoutError,
 )
 
-#: The largest reply body (and headers) a model call may read: no model's answer is close
-#: to this, and it keeps a hostile or broken server from growing the daemon without end.
-MAX_REPLY_BYTES = 16 * 1024 * 1024
+if TYPE_CHECKING:
+    from coffee_maker.ai_providers.base import BaseAIProvider
+
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -55,19 +57,16 @@ _current: contextvars.ContextVar[CallLimits | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def bounded_call(
-    seconds: float,
-    *,
-    provider: str | None = None,
-    model: str | None = None,
-    max_bytes: int = MAX_REPLY_BYTES,
-) -> Iterator[CallLimits]:
-    """Run one model call under a total deadline of ``seconds`` and the reply size cap.
+def bounded_call(provider: BaseAIProvider, seconds: float | None = None) -> Iterator[CallLimits]:
+    """Run one call of ``provider`` under a total deadline and its reply size cap.
 
+    ``seconds`` defaults to the provider's ``timeout``; the cap is its ``max_reply_mib``.
     Whatever the SDK raises once a limit has stopped the call (its timeout, a connection
     error, a half-parsed body), the caller gets the limit's own error: a
     :class:`ProviderTimeoutError` (retried) or a :class:`BadResponseError` (not retried).
     """
+    seconds = seconds or provider.settings.timeout
+    max_bytes = provider.settings.max_reply_mib * MIB
     limits = CallLimits(seconds, time.monotonic() + seconds, max_bytes)
     token = _current.set(limits)
     try:
@@ -76,8 +75,8 @@ def bounded_call(
         if limits.problem is None and limits.remaining() <= 0:
             limits.problem = _timeout(limits)
         if limits.problem is not None:
-            limits.problem.provider = limits.problem.provider or provider
-            limits.problem.model = limits.problem.model or model
+            limits.problem.provider = limits.problem.provider or provider.name
+            limits.problem.model = limits.problem.model or provider.model
             if exc is limits.problem:
                 raise
             limits.problem.cause = exc
@@ -96,8 +95,8 @@ def _timeout(limits: CallLimits) -> ProviderTimeoutError:
 
 def _too_large(limits: CallLimits) -> BadResponseError:
     return BadResponseError(
-        f"the reply is larger than {limits.max_bytes // (1024 * 1024)} MiB; refused while "
-        "reading it"
+        f"the reply is larger than {limits.max_bytes / MIB:g} MiB (the provider's "
+        "`max_reply_mib`); refused while reading it"
     )
 
 
@@ -140,7 +139,9 @@ class _BoundedStream:
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout=None):
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> _BoundedStream:
         inner = self._inner.start_tls(ssl_context, server_hostname, self._clamp(timeout))
         return _BoundedStream(inner, self._timeout_error)
 
@@ -155,11 +156,15 @@ class _BoundedBackend:
         self._inner = inner
         self._timeout_error = timeout_error
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any):
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, **kwargs: Any
+    ) -> _BoundedStream:
         stream = self._inner.connect_tcp(host, port, self._clamp(timeout), **kwargs)
         return _BoundedStream(stream, self._timeout_error)
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None, **kwargs: Any):
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, **kwargs: Any
+    ) -> _BoundedStream:
         stream = self._inner.connect_unix_socket(path, self._clamp(timeout), **kwargs)
         return _BoundedStream(stream, self._timeout_error)
 

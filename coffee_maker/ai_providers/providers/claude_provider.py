@@ -184,7 +184,7 @@ class ClaudeProvider(BaseAIProvider):
         call_timeout = timeout or self.settings.timeout
         try:
             client = self.client()
-            with bounded_call(call_timeout, provider=self.name, model=self.model):
+            with bounded_call(self, call_timeout):
                 if self.settings.stream:
                     with client.messages.stream(**request, timeout=call_timeout) as stream:
                         message = stream.get_final_message()
@@ -273,7 +273,7 @@ class ClaudeProvider(BaseAIProvider):
         request.pop("max_tokens")
         try:
             client = self.client()
-            with bounded_call(self.settings.timeout, provider=self.name, model=self.model):
+            with bounded_call(self):
                 return int(client.messages.count_tokens(**request).input_tokens)
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
@@ -281,7 +281,7 @@ class ClaudeProvider(BaseAIProvider):
     def list_models(self) -> list[str]:
         try:
             client = self.client()
-            with bounded_call(self.settings.timeout, provider=self.name, model=self.model):
+            with bounded_call(self):
                 return [model.id for model in client.models.list()]
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc

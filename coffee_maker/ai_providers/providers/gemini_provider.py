@@ -268,7 +268,7 @@ class GeminiProvider(BaseAIProvider):
             )
             contents = to_gemini_contents(types, messages, self.model)
             call_timeout = timeout or self.settings.timeout
-            with bounded_call(call_timeout, provider=self.name, model=self.model):
+            with bounded_call(self, call_timeout):
                 if self.settings.stream:
                     chunks = client.models.generate_content_stream(
                         model=self.model, contents=contents, config=config
@@ -338,7 +338,7 @@ class GeminiProvider(BaseAIProvider):
                     0, types.Content(role="user", parts=[types.Part(text=system_prompt)])
                 )
             client = self.client()
-            with bounded_call(self.settings.timeout, provider=self.name, model=self.model):
+            with bounded_call(self):
                 counted = client.models.count_tokens(model=self.model, contents=contents)
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
@@ -348,7 +348,7 @@ class GeminiProvider(BaseAIProvider):
         """Model ids from the models API (free), without the ``models/`` prefix."""
         try:
             client = self.client()
-            with bounded_call(self.settings.timeout, provider=self.name, model=self.model):
+            with bounded_call(self):
                 names = [m.name for m in client.models.list() if m.name]
             return sorted(name.rsplit("/", 1)[-1] for name in names)
         except Exception as exc:

@@ -148,7 +148,7 @@ class OllamaProvider(BaseAIProvider):
         seconds = timeout or self.settings.timeout
         try:
             client = self.client(timeout)
-            with bounded_call(seconds, provider=self.name, model=self.model):
+            with bounded_call(self, seconds):
                 reply = client.chat(
                     model=self.model,
                     messages=to_ollama_messages(messages, system_prompt),
@@ -202,7 +202,7 @@ class OllamaProvider(BaseAIProvider):
         """Models pulled on the server (``GET /api/tags``)."""
         try:
             client = self.client()
-            with bounded_call(self.settings.timeout, provider=self.name, model=self.model):
+            with bounded_call(self):
                 listed = client.list().models
         except Exception as exc:
             raise self._error(exc) from exc

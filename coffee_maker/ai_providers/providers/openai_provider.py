@@ -199,7 +199,7 @@ class OpenAIProvider(BaseAIProvider):
                 messages, tools, system_prompt, max_tokens, temperature, str(client.base_url)
             )
             call_timeout = timeout or self.settings.timeout
-            with bounded_call(call_timeout, provider=self.name, model=self.model):
+            with bounded_call(self, call_timeout):
                 if self.settings.stream:
                     create = client.chat.completions.create
                     with create(**request, timeout=call_timeout) as stream:
@@ -269,7 +269,7 @@ class OpenAIProvider(BaseAIProvider):
         """Model ids from ``GET /models`` (free)."""
         try:
             client = self.client()
-            with bounded_call(self.settings.timeout, provider=self.name, model=self.model):
+            with bounded_call(self):
                 return sorted(model.id for model in client.models.list())
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
