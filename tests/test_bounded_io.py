@@ -182,13 +182,15 @@ def test_a_100_mb_reply_leaves_memory_bounded(vendor):
     assert measured["growth_kib"] < 60 * 1024, measured
 
 
-def test_a_compressed_reply_is_refused_so_the_cap_bounds_what_it_inflates_to():
+@pytest.mark.parametrize("vendor", list(VENDORS))
+def test_a_compressed_reply_is_refused_so_the_cap_bounds_what_it_inflates_to(vendor):
     import gzip
 
-    body = gzip.compress(b'{"choices": []}')
-    with FakeOpenAI() as fake:
+    fake_cls, make = VENDORS[vendor]
+    body = gzip.compress(b"{}" + b" " * 10_000_000)  # 10 kB on the wire, 10 MB inflated
+    with fake_cls() as fake:
         fake.enqueue(Reply(200, body, {"content-encoding": "gzip"}))
-        error, _ = _call_fails(_openai(fake.url, timeout=TIMEOUT))
+        error, _ = _call_fails(make(fake.url, timeout=TIMEOUT))
         sent = fake.model_calls[-1].headers.get("accept-encoding")
     assert sent == "identity"
     assert error.kind is ErrorKind.BAD_RESPONSE and "compressed (gzip)" in str(error)
