@@ -89,6 +89,15 @@ def test_write_text_replaces_content_and_keeps_the_mode(ws: Workspace) -> None:
     assert sorted(p.name for p in ws.root.iterdir()) == ["deep", "run.sh", "src"]
 
 
+def test_a_write_to_a_name_at_the_length_limit_works_and_a_longer_one_is_a_tool_error(
+    ws: Workspace,
+) -> None:
+    assert ws.write_text("n" * 255, "ok") == 2
+    assert (ws.root / ("n" * 255)).read_text() == "ok"
+    with pytest.raises(ToolError, match="File name too long"):
+        ws.write_text("n" * 256, "no")
+
+
 def test_write_text_does_not_write_through_links(ws: Workspace, tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("theirs\n")

@@ -372,15 +372,20 @@ def _replace_at(dir_fd: int, name: str, shown: str, data: bytes) -> None:
         old = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         old = None
+    except OSError as exc:
+        raise _tool_error(exc, shown) from None
     if old is not None and stat.S_ISLNK(old.st_mode):
         raise ToolError(f"{shown}: is a symbolic link; refused")
     if old is not None and stat.S_ISDIR(old.st_mode):
         raise ToolError(f"{shown}: is a directory")
     if old is not None and not stat.S_ISREG(old.st_mode):
         raise ToolError(f"{shown}: not a regular file")
-    temp = f".{name}.{secrets.token_hex(6)}.coffee-maker-tmp"
+    temp = f".{name[:100]}.{secrets.token_hex(6)}.coffee-maker-tmp"  # within NAME_MAX
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
+    try:
+        fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        raise _tool_error(exc, shown) from None
     try:
         try:
             if old is not None:
