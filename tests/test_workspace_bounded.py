@@ -132,3 +132,21 @@ def test_a_write_that_fails_half_way_leaves_the_old_file_intact(ws: Workspace) -
     assert "src/app.py: writing failed (File too large); the file is unchanged" in proc.stdout
     assert (ws.root / "src" / "app.py").read_bytes() == before
     assert sorted(os.listdir(ws.root / "src")) == ["app.py", "long.txt"]  # no temp left
+
+
+def test_replace_at_refuses_what_an_o_nofollow_open_would(tmp_path: Path) -> None:
+    from coffee_maker.agent.replace_file import replace_at
+
+    (tmp_path / "target.txt").write_text("outside\n")
+    (tmp_path / "link").symlink_to(tmp_path / "target.txt")
+    (tmp_path / "dir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name, error in (("link", "symbolic link"), ("dir", "directory"), ("fifo", "regular")):
+            with pytest.raises(OSError, match=error):
+                replace_at(fd, name, b"new")
+    finally:
+        os.close(fd)
+    assert (tmp_path / "target.txt").read_text() == "outside\n"
+    assert (tmp_path / "link").is_symlink()

@@ -17,7 +17,6 @@ import fnmatch
 import hashlib
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +26,7 @@ import pathspec
 import regex
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
+from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 
 #: Build and test droppings that are never "a file the model changed".
@@ -208,7 +208,13 @@ class Workspace:
         except UnicodeEncodeError as exc:
             raise ToolError(f"{path}: content is not valid Unicode text ({exc.reason})") from None
         with self._parent(real, make_parents=True) as (dir_fd, name, shown):
-            _replace_at(dir_fd, name, shown, data)
+            try:
+                replace_at(dir_fd, name, data)
+            except WriteFailed as exc:
+                message = f"{shown}: writing failed ({exc.strerror}); the file is unchanged"
+                raise ToolError(message) from None
+            except OSError as exc:
+                raise _tool_error(exc, shown) from None
         return len(data)
 
     def exists(self, path: str) -> bool:
@@ -360,49 +366,6 @@ def _tool_error(exc: OSError, shown: str) -> ToolError:
     if exc.errno == errno.ELOOP:  # a symbolic link appeared after the check
         return ToolError(f"{shown}: is a symbolic link; refused")
     return ToolError(f"{shown}: {exc.strerror}")
-
-
-def _replace_at(dir_fd: int, name: str, shown: str, data: bytes) -> None:
-    """Write ``data`` to a new file in ``dir_fd`` and rename it over ``name``.
-
-    An existing ``name`` keeps its permission bits; one that is a symbolic link, a
-    directory or not a regular file is refused, as an open with ``O_NOFOLLOW`` would.
-    """
-    try:
-        old = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        old = None
-    except OSError as exc:
-        raise _tool_error(exc, shown) from None
-    if old is not None and stat.S_ISLNK(old.st_mode):
-        raise ToolError(f"{shown}: is a symbolic link; refused")
-    if old is not None and stat.S_ISDIR(old.st_mode):
-        raise ToolError(f"{shown}: is a directory")
-    if old is not None and not stat.S_ISREG(old.st_mode):
-        raise ToolError(f"{shown}: not a regular file")
-    temp = f".{name[:100]}.{secrets.token_hex(6)}.coffee-maker-tmp"  # within NAME_MAX
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    try:
-        fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
-    except OSError as exc:
-        raise _tool_error(exc, shown) from None
-    try:
-        try:
-            if old is not None:
-                os.fchmod(fd, stat.S_IMODE(old.st_mode))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)  # a full disk may only say so here
-        finally:
-            os.close(fd)
-        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=dir_fd)
-        raise ToolError(
-            f"{shown}: writing failed ({exc.strerror}); the file is unchanged"
-        ) from None
 
 
 def _exists_at(name: str, dir_fd: int) -> bool:
