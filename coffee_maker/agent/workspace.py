@@ -11,18 +11,22 @@ link swapped in between the check and the open is refused too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import hashlib
 import os
 import re
 import stat
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pathspec
+import regex
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
+from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 
@@ -33,6 +37,9 @@ ALWAYS_IGNORED = pathspec.GitIgnoreSpec.from_lines(
 MAX_FILE_BYTES = 2_000_000
 MAX_LIST_ENTRIES = 1000
 MAX_LINE_CHARS = 300
+#: One search's whole matching budget (CPU seconds), and the longest pattern it takes.
+SEARCH_SECONDS = 5.0
+MAX_PATTERN_CHARS = 1000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:)")
 
@@ -132,6 +139,17 @@ class Workspace:
     # -- opening without following links ----------------------------------------------------
     def _open(self, real: Path, flags: int, *, make_parents: bool = False) -> int:
         """An fd for ``real`` opened from the root one component at a time, no symlink followed."""
+        with self._parent(real, make_parents=make_parents) as (fd, name, shown):
+            try:
+                # O_NONBLOCK: a FIFO planted in the tree must not hang the harness on open.
+                return os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=fd)
+            except OSError as exc:
+                raise _tool_error(exc, shown) from None
+
+    @contextlib.contextmanager
+    def _parent(self, real: Path, *, make_parents: bool) -> Iterator[tuple[int, str, str]]:
+        """(fd of the parent directory, file name, path shown) for ``real``, opened from
+        the root one component at a time with ``O_NOFOLLOW``; the fd is closed after."""
         parts = real.relative_to(self.root).parts
         if not parts:
             raise ToolError(". is the workspace directory, not a file")
@@ -144,18 +162,11 @@ class Workspace:
                 next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 os.close(fd)
                 fd = next_fd
-            # O_NONBLOCK: a FIFO planted in the tree must not hang the harness on open.
-            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=fd)
-        except FileNotFoundError:
-            raise ToolError(f"{shown}: no such file") from None
-        except IsADirectoryError:
-            raise ToolError(f"{shown}: is a directory") from None
-        except NotADirectoryError:
-            raise ToolError(f"{shown}: a parent of this path is not a directory") from None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:  # a symbolic link appeared after the check
-                raise ToolError(f"{shown}: is a symbolic link; refused") from None
-            raise ToolError(f"{shown}: {exc.strerror}") from None
+            os.close(fd)
+            raise _tool_error(exc, shown) from None
+        try:
+            yield fd, parts[-1], shown
         finally:
             os.close(fd)
 
@@ -205,16 +216,26 @@ class Workspace:
         return "\n".join(shown) if shown else f"({path} is empty)"
 
     def write_text(self, path: str, content: str) -> int:
-        """Create or replace a file (parents created); returns the bytes written."""
+        """Create or replace a file (parents created); returns the bytes written.
+
+        The new content goes to a temporary file beside the target, which then replaces
+        it: a write that fails half-way (disk full, a size limit) leaves the old content,
+        never a truncated file the harness would commit.
+        """
         self.check_writable(path)
         real = self.resolve(path)
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ToolError(f"{path}: content is not valid Unicode text ({exc.reason})") from None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        with os.fdopen(self._open(real, flags, make_parents=True), "wb") as handle:
-            handle.write(data)
+        with self._parent(real, make_parents=True) as (dir_fd, name, shown):
+            try:
+                replace_at(dir_fd, name, data)
+            except WriteFailed as exc:
+                message = f"{shown}: writing failed ({exc.strerror}); the file is unchanged"
+                raise ToolError(message) from None
+            except OSError as exc:
+                raise _tool_error(exc, shown) from None
         return len(data)
 
     def exists(self, path: str) -> bool:
@@ -235,10 +256,21 @@ class Workspace:
         return entries
 
     def search(self, pattern: str, path: str = ".", max_matches: int = 200) -> list[str]:
-        """``file:line: text`` for lines matching the regex; text files only, capped."""
+        """``file:line: text`` for lines matching the regex; text files only, capped.
+
+        The pattern is the model's: one like ``(x+x+)+y`` backtracks for ever on a long
+        line, and the stdlib's C-level match does not even let SIGTERM in. The ``regex``
+        engine checks for signals while it matches and stops at a timeout, which it
+        counts in CPU seconds: one budget of :data:`SEARCH_SECONDS` serves the whole
+        search. A pattern longer than :data:`MAX_PATTERN_CHARS` is refused.
+        """
+        if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN_CHARS:
+            raise ToolError(
+                f"pattern: give a regular expression of at most {MAX_PATTERN_CHARS} characters"
+            )
         try:
-            regex = re.compile(pattern)
-        except re.error as exc:
+            compiled = regex.compile(pattern)
+        except (regex.error, OverflowError, RecursionError) as exc:
             raise ToolError(
                 f"pattern {pattern!r} is not a valid regular expression: {exc}"
             ) from None
@@ -248,10 +280,21 @@ class Workspace:
             if real.is_file()
             else [rel for rel, is_dir in self._walk(real) if not is_dir]
         )
+        spent_by = time.process_time() + SEARCH_SECONDS  # regex counts CPU time too
         matches: list[str] = []
         for rel in files:
             for number, line in self._searchable_lines(rel):
-                if regex.search(line):
+                try:
+                    left = spent_by - time.process_time()
+                    if left <= 0:
+                        raise TimeoutError
+                    found = compiled.search(line, timeout=left)
+                except TimeoutError:
+                    raise ToolError(
+                        f"search timed out after {SEARCH_SECONDS:g} s (in {rel}, line {number});"
+                        " simplify the pattern or narrow the path"
+                    ) from None
+                if found:
                     if len(matches) == max_matches:
                         return [
                             *matches,
@@ -334,6 +377,19 @@ class Workspace:
 
     def truncate(self, text: str) -> str:
         return truncate_middle(text, self.output_limit)
+
+
+def _tool_error(exc: OSError, shown: str) -> ToolError:
+    """The model's reading of a failed open or write of ``shown``."""
+    if isinstance(exc, FileNotFoundError):
+        return ToolError(f"{shown}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return ToolError(f"{shown}: is a directory")
+    if isinstance(exc, NotADirectoryError):
+        return ToolError(f"{shown}: a parent of this path is not a directory")
+    if exc.errno == errno.ELOOP:  # a symbolic link appeared after the check
+        return ToolError(f"{shown}: is a symbolic link; refused")
+    return ToolError(f"{shown}: {exc.strerror}")
 
 
 def _exists_at(name: str, dir_fd: int) -> bool:

@@ -31,6 +31,7 @@ class ErrorKind(enum.StrEnum):
     CONTEXT_TOO_LONG = "context_too_long"
     BAD_REQUEST = "bad_request"
     CONTENT_FILTERED = "content_filtered"
+    BAD_RESPONSE = "bad_response"  # a reply that cannot be used (e.g. over the size cap)
     BUDGET_EXCEEDED = "budget_exceeded"
     UNKNOWN = "unknown"
 
@@ -54,6 +55,7 @@ ACTIONS: dict[ErrorKind, Action] = {
     ErrorKind.CONTEXT_TOO_LONG: Action.NEXT_MODEL,
     ErrorKind.BAD_REQUEST: Action.NEXT_PROVIDER,
     ErrorKind.CONTENT_FILTERED: Action.NEXT_PROVIDER,
+    ErrorKind.BAD_RESPONSE: Action.NEXT_PROVIDER,
     ErrorKind.BUDGET_EXCEEDED: Action.NEXT_PROVIDER,
     ErrorKind.UNKNOWN: Action.NEXT_PROVIDER,
 }
@@ -141,6 +143,10 @@ class ContentFilteredError(ProviderError):
     kind = ErrorKind.CONTENT_FILTERED
 
 
+class BadResponseError(ProviderError):
+    kind = ErrorKind.BAD_RESPONSE
+
+
 class BudgetExceededError(ProviderError):
     kind = ErrorKind.BUDGET_EXCEEDED
 
@@ -162,6 +168,7 @@ ERROR_CLASSES: dict[ErrorKind, type[ProviderError]] = {
         ContextTooLongError,
         BadRequestError,
         ContentFilteredError,
+        BadResponseError,
         BudgetExceededError,
         UnknownProviderError,
     )

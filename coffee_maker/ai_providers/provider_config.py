@@ -89,6 +89,8 @@ class ProviderSettings(_Strict):
     base_url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     stream: bool = False  # use the SDK's streaming API (needed by some proxies, long outputs)
+    # a reply larger than this (MiB, headers and streaming overhead included) is refused
+    max_reply_mib: int = Field(16, gt=0, le=4096)
     pricing: PricingOverride | None = None
     # request budgets for subscription plans that count requests, not dollars
     rpm: int | None = Field(None, gt=0)

@@ -14,17 +14,20 @@ forgets to subtract them is caught.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from coffee_maker.fakes.server import FakeServer, RecordedRequest, Reply
+from coffee_maker.fakes.server import FakeServer, RecordedRequest, Reply, huge_body
 
 #: Neutral stop values a turn may name; anything else is passed to the wire unchanged.
 NEUTRAL_STOPS = ("end_turn", "tool_use", "max_tokens", "content_filter")
+_HUGE_MARK = "@@huge-text@@"
 
 
 @dataclass
@@ -125,6 +128,35 @@ class ScriptedModelServer(FakeServer, ABC):
         reply = self.render_error(status, message, headers or {}, **vendor)
         return self.enqueue(*[reply] * times)
 
+    def trickle(self, where: str = "body", *, interval: float = 1.0, times: int = 1) -> Self:
+        """The next ``times`` model calls get a slow-loris reply: HTTP 200 and its headers,
+        then one byte a second, forever (``where="headers"``: the header block trickles)."""
+
+        def answer(request: RecordedRequest) -> Reply:
+            streaming = (request.json or {}).get("stream") or "stream" in request.path.lower()
+            kind = "text/event-stream" if streaming else "application/json"
+            return Reply(200, trickle=where, trickle_interval=interval, content_type=kind)
+
+        return self.enqueue(*[answer] * times)
+
+    def huge_reply(self, size: int, *, times: int = 1) -> Self:
+        """The next model calls get a well-formed reply whose text is ``size`` bytes.
+
+        The body is the vendor's non-streamed form (whatever the request asked), made
+        piece by piece, so the fake stays small however large the reply is.
+        """
+
+        def answer(request: RecordedRequest) -> Reply:
+            plain = _unstreamed(request)
+            rendered = self.render_turn(Turn(text=_HUGE_MARK), plain)
+            payload, _ = rendered.encode()
+            prefix, suffix = payload.split(_HUGE_MARK.encode(), 1)
+            reply = huge_body(prefix, size, suffix)
+            reply.headers = dict(rendered.headers)
+            return reply
+
+        return self.enqueue(*[answer] * times)
+
     # -- inspection --------------------------------------------------------------------
     @property
     def model_calls(self) -> list[RecordedRequest]:
@@ -177,3 +209,13 @@ class ScriptedModelServer(FakeServer, ABC):
     def auth_error(self, request: RecordedRequest) -> Reply:
         """What the vendor answers to a wrong or missing key."""
         return self.render_error(401, None, {})
+
+
+def _unstreamed(request: RecordedRequest) -> RecordedRequest:
+    """The same request asking for a whole (non-streamed) reply."""
+    body = request.json if isinstance(request.json, dict) else {}
+    return dataclasses.replace(
+        request,
+        path=request.path.replace(":streamGenerateContent", ":generateContent"),
+        body=json.dumps({**body, "stream": False}).encode(),
+    )

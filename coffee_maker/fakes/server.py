@@ -8,11 +8,12 @@ parsing, error mapping) is exercised, not mocked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,6 +42,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     sse: list[tuple[str | None, Any]] | None = None  # (event name, data) pairs
     delay: float = 0.0  # seconds before answering (to provoke client timeouts)
+    #: A slow-loris server: "body" sends the headers, then one byte of body per
+    #: ``trickle_interval`` seconds forever; "headers" trickles the header block itself.
+    #: Either way it stops only when the client hangs up (or the fake stops).
+    trickle: str | None = None
+    trickle_interval: float = 1.0
+    #: A body produced piece by piece (a huge reply the fake never holds whole);
+    #: ``stream_length`` is its total size, sent as content-length.
+    stream: Iterable[bytes] | None = None
+    stream_length: int = 0
+    content_type: str | None = None  # overrides the type ``encode`` picks
 
     def encode(self) -> tuple[bytes, str]:
         if self.sse is not None:
@@ -72,6 +83,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # ends trickling replies when the fake stops
 
     # -- scripting -------------------------------------------------------------------------
     def enqueue(self, *replies: Reply | Handler) -> FakeServer:
@@ -138,23 +150,47 @@ class FakeServer:
                 reply = server._answer(request)
                 if reply.delay:
                     time.sleep(reply.delay)
+                # the client may give up (a timeout test): then there is nothing to answer
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(reply)
+
+            def _send(self, reply: Reply) -> None:
+                if reply.trickle == "headers":
+                    self.wfile.write(f"HTTP/1.1 {reply.status} OK\r\nx-slow: ".encode())
+                    self._trickle(reply.trickle_interval)
+                    return
                 payload, content_type = reply.encode()
-                try:
-                    self.send_response(reply.status)
-                    headers = {"content-type": content_type, **reply.headers}
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", str(len(payload)))
-                    self.end_headers()
+                length = reply.stream_length if reply.stream is not None else len(payload)
+                if reply.trickle == "body":
+                    length = 1_000_000  # more than will ever come
+                self.send_response(reply.status)
+                headers = {"content-type": reply.content_type or content_type, **reply.headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(length))
+                self.end_headers()
+                if reply.trickle == "body":
+                    self._trickle(reply.trickle_interval)
+                elif reply.stream is not None:
+                    for piece in reply.stream:
+                        self.wfile.write(piece)
+                else:
                     self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test): nothing to answer
+
+            def _trickle(self, interval: float) -> None:
+                """One space a tick (harmless in JSON, SSE and headers) until hung up."""
+                self.close_connection = True
+                while not server._stopping.is_set():
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    server._stopping.wait(interval)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+        self._stopping.clear()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -167,6 +203,7 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -181,3 +218,23 @@ class FakeServer:
 
 def sse_events(events: Iterable[tuple[str | None, Any]]) -> Reply:
     return Reply(200, sse=list(events), headers={"cache-control": "no-cache"})
+
+
+def huge_body(prefix: bytes, size: int, suffix: bytes, filler: bytes = b"a") -> Reply:
+    """A reply of ``prefix``, ``size`` filler bytes and ``suffix``, made in 1 MiB pieces."""
+    piece = filler * (1024 * 1024)
+
+    def pieces() -> Iterator[bytes]:
+        yield prefix
+        whole, rest = divmod(size, len(piece))
+        for _ in range(whole):
+            yield piece
+        yield piece[:rest]
+        yield suffix
+
+    return Reply(
+        200,
+        stream=pieces(),
+        stream_length=len(prefix) + size + len(suffix),
+        content_type="application/json",
+    )

@@ -31,6 +31,7 @@ from coffee_maker.ai_providers.base import (
     make_usage,
 )
 from coffee_maker.ai_providers.errors import ServerError, classify
+from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import ProviderSettings
@@ -155,6 +156,7 @@ class ClaudeProvider(BaseAIProvider):
             if self._client is None:
                 key = self.require_api_key()
                 import anthropic
+                import httpcore2
 
                 self._client = anthropic.Anthropic(
                     api_key=key,
@@ -162,6 +164,7 @@ class ClaudeProvider(BaseAIProvider):
                     max_retries=0,
                     timeout=self.settings.timeout,
                     default_headers=self.settings.headers or None,
+                    http_client=bound_client(anthropic.DefaultHttpxClient(), httpcore2),
                 )
             return self._client
 
@@ -181,13 +184,14 @@ class ClaudeProvider(BaseAIProvider):
         call_timeout = timeout or self.settings.timeout
         try:
             client = self.client()
-            if self.settings.stream:
-                with client.messages.stream(**request, timeout=call_timeout) as stream:
-                    message = stream.get_final_message()
-                    headers = stream.response.headers
-            else:
-                raw = client.messages.with_raw_response.create(**request, timeout=call_timeout)
-                message, headers = raw.parse(), raw.headers
+            with bounded_call(self, call_timeout):
+                if self.settings.stream:
+                    with client.messages.stream(**request, timeout=call_timeout) as stream:
+                        message = stream.get_final_message()
+                        headers = stream.response.headers
+                else:
+                    raw = client.messages.with_raw_response.create(**request, timeout=call_timeout)
+                    message, headers = raw.parse(), raw.headers
             return self._result(message, headers)
         except (AssertionError, AttributeError, TypeError, ValueError) as exc:
             # A 200 whose body is not a message (a proxy's HTML page, truncated JSON).
@@ -268,12 +272,16 @@ class ClaudeProvider(BaseAIProvider):
         request = self.build_request(messages, tools, system_prompt)
         request.pop("max_tokens")
         try:
-            return int(self.client().messages.count_tokens(**request).input_tokens)
+            client = self.client()
+            with bounded_call(self):
+                return int(client.messages.count_tokens(**request).input_tokens)
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
 
     def list_models(self) -> list[str]:
         try:
-            return [model.id for model in self.client().models.list()]
+            client = self.client()
+            with bounded_call(self):
+                return [model.id for model in client.models.list()]
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc

@@ -39,6 +39,7 @@ from coffee_maker.ai_providers.base import (
     make_usage,
 )
 from coffee_maker.ai_providers.errors import AuthenticationError, BadRequestError, classify
+from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
 from coffee_maker.ai_providers.providers._common import (
     Draft,
     capabilities_for,
@@ -209,6 +210,8 @@ class GeminiProvider(BaseAIProvider):
         """The SDK client, built once and kept; no ``retry_options`` (one request per call)."""
         if self._client is not None:
             return self._client
+        import httpcore2
+        import httpx2
         from google import genai
         from google.genai import types
 
@@ -217,6 +220,7 @@ class GeminiProvider(BaseAIProvider):
             api_version=self.settings.api_version,
             timeout=_millis(self.settings.timeout),
             headers=self.settings.headers or None,
+            httpx_client=bound_client(httpx2.Client(), httpcore2),
         )
         if self.settings.vertex:
             project = self.vertex_project()
@@ -263,16 +267,18 @@ class GeminiProvider(BaseAIProvider):
                 http_options=types.HttpOptions(timeout=_millis(timeout or self.settings.timeout)),
             )
             contents = to_gemini_contents(types, messages, self.model)
-            if self.settings.stream:
-                chunks = client.models.generate_content_stream(
-                    model=self.model, contents=contents, config=config
-                )
-                draft = self._decode(types, list(chunks))
-            else:
-                response = client.models.generate_content(
-                    model=self.model, contents=contents, config=config
-                )
-                draft = self._decode(types, [response])
+            call_timeout = timeout or self.settings.timeout
+            with bounded_call(self, call_timeout):
+                if self.settings.stream:
+                    chunks = client.models.generate_content_stream(
+                        model=self.model, contents=contents, config=config
+                    )
+                    draft = self._decode(types, list(chunks))
+                else:
+                    response = client.models.generate_content(
+                        model=self.model, contents=contents, config=config
+                    )
+                    draft = self._decode(types, [response])
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
         return finish(self, draft, STOP_REASONS, messages, system_prompt)
@@ -331,7 +337,9 @@ class GeminiProvider(BaseAIProvider):
                 contents.insert(
                     0, types.Content(role="user", parts=[types.Part(text=system_prompt)])
                 )
-            counted = self.client().models.count_tokens(model=self.model, contents=contents)
+            client = self.client()
+            with bounded_call(self):
+                counted = client.models.count_tokens(model=self.model, contents=contents)
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
         return int(counted.total_tokens or 0)
@@ -339,7 +347,9 @@ class GeminiProvider(BaseAIProvider):
     def list_models(self) -> list[str]:
         """Model ids from the models API (free), without the ``models/`` prefix."""
         try:
-            models = self.client().models.list()
-            return sorted((m.name or "").rsplit("/", 1)[-1] for m in models if m.name)
+            client = self.client()
+            with bounded_call(self):
+                names = [m.name for m in client.models.list() if m.name]
+            return sorted(name.rsplit("/", 1)[-1] for name in names)
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc

@@ -22,6 +22,7 @@ from coffee_maker.ai_providers.base import (
     make_usage,
 )
 from coffee_maker.ai_providers.errors import ErrorKind, ProviderConnectionError, classify
+from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
 from coffee_maker.ai_providers.providers._common import (
     RAW_ARGUMENTS,
     Draft,
@@ -117,15 +118,16 @@ class OllamaProvider(BaseAIProvider):
         """An SDK client for ``timeout`` (seconds), built once per distinct value."""
         seconds = float(timeout or self.settings.timeout)
         if seconds not in self._clients:
+            import httpcore
             import ollama
 
             headers = dict(self.settings.headers)
             key = self.api_key()
             if key:  # ollama.com's hosted models take a key; a local server needs none
                 headers["authorization"] = f"Bearer {key}"
-            self._clients[seconds] = ollama.Client(
-                host=self.host, timeout=seconds, headers=headers or None
-            )
+            client = ollama.Client(host=self.host, timeout=seconds, headers=headers or None)
+            bound_client(client._client, httpcore)  # the SDK takes no client of ours
+            self._clients[seconds] = client
         return self._clients[seconds]
 
     def chat(
@@ -143,16 +145,19 @@ class OllamaProvider(BaseAIProvider):
         temperature = self.settings.temperature if temperature is None else temperature
         if temperature is not None:
             options["temperature"] = temperature
+        seconds = timeout or self.settings.timeout
         try:
-            reply = self.client(timeout).chat(
-                model=self.model,
-                messages=to_ollama_messages(messages, system_prompt),
-                tools=to_ollama_tools(tools) if tools else None,
-                stream=self.settings.stream,
-                options=options,
-            )
-            chunks = reply if self.settings.stream else [reply]
-            draft = self._decode(chunks)
+            client = self.client(timeout)
+            with bounded_call(self, seconds):
+                reply = client.chat(
+                    model=self.model,
+                    messages=to_ollama_messages(messages, system_prompt),
+                    tools=to_ollama_tools(tools) if tools else None,
+                    stream=self.settings.stream,
+                    options=options,
+                )
+                chunks = reply if self.settings.stream else [reply]
+                draft = self._decode(chunks)
         except Exception as exc:
             raise self._error(exc) from exc
         return finish(self, draft, STOP_REASONS, messages, system_prompt)
@@ -196,7 +201,9 @@ class OllamaProvider(BaseAIProvider):
     def list_models(self) -> list[str]:
         """Models pulled on the server (``GET /api/tags``)."""
         try:
-            listed = self.client().list().models
+            client = self.client()
+            with bounded_call(self):
+                listed = client.list().models
         except Exception as exc:
             raise self._error(exc) from exc
         return sorted(m.model for m in listed if m.model)

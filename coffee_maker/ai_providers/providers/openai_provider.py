@@ -30,6 +30,7 @@ from coffee_maker.ai_providers.base import (
     make_usage,
 )
 from coffee_maker.ai_providers.errors import UnknownProviderError, classify
+from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
 from coffee_maker.ai_providers.providers._common import (
     Draft,
     arguments_json,
@@ -143,6 +144,7 @@ class OpenAIProvider(BaseAIProvider):
         """The SDK client, built once: no SDK retries (FallbackStrategy retries)."""
         if self._client is None:
             key = self.require_api_key()
+            import httpcore2
             import openai
 
             self._client = openai.OpenAI(
@@ -151,6 +153,7 @@ class OpenAIProvider(BaseAIProvider):
                 max_retries=0,
                 timeout=self.settings.timeout,
                 default_headers=self.settings.headers or None,
+                http_client=bound_client(openai.DefaultHttpxClient(), httpcore2),
             )
         return self._client
 
@@ -196,12 +199,14 @@ class OpenAIProvider(BaseAIProvider):
                 messages, tools, system_prompt, max_tokens, temperature, str(client.base_url)
             )
             call_timeout = timeout or self.settings.timeout
-            if self.settings.stream:
-                with client.chat.completions.create(**request, timeout=call_timeout) as stream:
-                    draft = self._collect_stream(stream)
-            else:
-                completion = client.chat.completions.create(**request, timeout=call_timeout)
-                draft = self._decode(completion)
+            with bounded_call(self, call_timeout):
+                if self.settings.stream:
+                    create = client.chat.completions.create
+                    with create(**request, timeout=call_timeout) as stream:
+                        draft = self._collect_stream(stream)
+                else:
+                    completion = client.chat.completions.create(**request, timeout=call_timeout)
+                    draft = self._decode(completion)
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
         return finish(self, draft, STOP_REASONS, messages, system_prompt)
@@ -263,6 +268,8 @@ class OpenAIProvider(BaseAIProvider):
     def list_models(self) -> list[str]:
         """Model ids from ``GET /models`` (free)."""
         try:
-            return sorted(model.id for model in self.client().models.list())
+            client = self.client()
+            with bounded_call(self):
+                return sorted(model.id for model in client.models.list())
         except Exception as exc:
             raise classify(exc, provider=self.name, model=self.model) from exc
