@@ -36,6 +36,8 @@ ROADMAP = """\
 Add the function the tests ask for.
 """
 
+BRANCH = "coffee-maker/priority-1-add-the-feature"
+
 
 @dataclasses.dataclass
 class Run:
@@ -208,7 +210,7 @@ def test_src_layout_correct_change_is_verified_in_the_worktree(make_run, package
     _public(body, run)
     record = _record(run)
     assert record["last_outcome"] == "success" and record["verdict"] == "passed"
-    clone = run.project.clone_branch("coffee-maker/priority-1-add-the-feature", run.project.root / "r")
+    clone = run.project.clone_branch(BRANCH, run.project.root / "r")
     assert "Verdict: passed" in git(clone, "log", "-1", "--format=%(trailers:only,unfold)")
     assert not (clone / "src/shapes/_version.py").exists()  # generated, never committed
 
@@ -232,7 +234,11 @@ def test_src_layout_broken_change_is_a_draft_naming_the_failing_test(make_run, p
 # -- a setup.py project whose tests are a root test.py -------------------------------------
 
 GREET = {
-    "setup.py": 'from setuptools import setup\n\nsetup(name="greet", version="1.0", py_modules=["greet"])\n',
+    "setup.py": """\
+        from setuptools import setup
+
+        setup(name="greet", version="1.0", py_modules=["greet"])
+        """,
     "greet.py": 'def hello(name):\n    return f"hello {name}"\n',
     "test.py": """\
         import unittest
@@ -330,7 +336,7 @@ def test_npm_devdependencies_are_installed_so_the_model_is_not_blamed(
     assert "verdict: passed" in done.stdout
     draft, body = _pull(run)
     assert not draft and "npm test" in body
-    clone = run.project.clone_branch("coffee-maker/priority-1-add-the-feature", run.project.root / "r")
+    clone = run.project.clone_branch(BRANCH, run.project.root / "r")
     assert not (clone / "node_modules").exists()
 
 
@@ -396,7 +402,7 @@ def test_a_suite_that_collects_nothing_is_never_a_pass(make_run) -> None:
     draft, body = _pull(run)
     assert draft and "0 tests ran" in body and "Verdict: passed" not in body
     assert _record(run)["last_outcome"] == "unverified"
-    roadmap = git(run.project.origin, "show", "coffee-maker/priority-1-add-the-feature:ROADMAP.md")
+    roadmap = git(run.project.origin, "show", f"{BRANCH}:ROADMAP.md")
     assert "📝 Planned" in roadmap  # not marked complete
 
 

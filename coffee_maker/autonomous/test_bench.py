@@ -176,8 +176,9 @@ def _baseline(
     """The suite on the untouched worktree, from the cache when this base ran before."""
     assert bench.suite is not None and bench.environment is not None
     key = hashlib.sha256(
-        json.dumps([base_sha, bench.environment.key, bench.suite.command, bench.suite.runner])
-        .encode()
+        json.dumps(
+            [base_sha, bench.environment.key, bench.suite.command, bench.suite.runner]
+        ).encode()
     ).hexdigest()[:32]
     cache = state_dir(repo) / "baselines" / f"{key}.json"
     report = _load_report(cache)
