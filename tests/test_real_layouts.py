@@ -259,7 +259,7 @@ GREET = {
 
 def test_root_test_py_is_found_and_run(make_run) -> None:
     run = make_run(GREET)
-    source = GREET["greet.py"] + '\n\ndef bye(name):\n    return f"bye {name}"\n'
+    source = textwrap.dedent(GREET["greet.py"]) + '\n\ndef bye(name):\n    return f"bye {name}"\n'
     run.model.script(
         [
             turn(("write_file", {"path": "greet.py", "content": source})),
@@ -344,7 +344,14 @@ def test_npm_devdependencies_are_installed_so_the_model_is_not_blamed(
 
 KNOWN_BUG = {
     "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n",
-    "calc.py": "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a + b  # a known bug\n",
+    "calc.py": """\
+        def add(a, b):
+            return a + b
+
+
+        def mul(a, b):
+            return a + b  # a known bug
+        """,
     "tests/test_calc.py": """\
         from calc import add, mul
 
@@ -361,7 +368,7 @@ KNOWN_BUG = {
 
 def test_a_failure_already_on_the_base_is_not_blamed_on_the_model(make_run) -> None:
     run = make_run(KNOWN_BUG)
-    source = KNOWN_BUG["calc.py"] + "\n\ndef sub(a, b):\n    return a - b\n"
+    source = textwrap.dedent(KNOWN_BUG["calc.py"]) + "\n\ndef sub(a, b):\n    return a - b\n"
     run.model.script(
         [
             turn(("write_file", {"path": "calc.py", "content": source})),
