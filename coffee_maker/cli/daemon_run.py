@@ -69,6 +69,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     if not repo.is_dir():
         raise UsageError(f"--repo {repo}: no such directory")
     config = load_app_config(args.config, str(repo))
+    from coffee_maker.ai_providers.pricing import get_price_table
+
+    get_price_table()  # a bad price file is the user's to fix: exit 2 now, not mid-run
     if args.provider and args.provider not in config.providers:
         names = ", ".join(config.providers) or "none"
         raise UsageError(f"--provider {args.provider}: not a configured provider ({names})")
