@@ -141,12 +141,13 @@ def exit_code(result: Any) -> int:
 
 
 def _priority_id(text: str | None) -> str | None:
-    from coffee_maker.autonomous.roadmap import normalize_id
+    """``--priority`` in its canonical spelling: an id, ``ID@LINE`` or ``@LINE``."""
+    from coffee_maker.autonomous.roadmap import normalize_ref
 
     if text is None:
         return None
     try:
-        return normalize_id(text)
+        return normalize_ref(text)
     except ValueError as exc:
         raise UsageError(f"--priority: {exc}") from None
 
