@@ -158,3 +158,21 @@ def test_once_with_a_negative_line_still_respects_the_daily_limit(project: tuple
     assert len(warnings) == 2, result.stderr  # one per poisoned line, not one per reader
     assert "ledger.jsonl:2:" in warnings[0] and "-1999.98 is negative" in warnings[0]
     assert "ledger.jsonl:3:" in warnings[1] and "above the cap" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    ("cost", "recorded"),
+    [(1e300, MAX_RECORD_COST), (float("nan"), MAX_RECORD_COST), (float("inf"), MAX_RECORD_COST),
+     (-3.0, 0.0), ("garbage", MAX_RECORD_COST), (0.25, 0.25)],
+)  # fmt: skip
+def test_what_a_vendor_reports_is_bounded_before_it_is_written(
+    tmp_path: Path, cost: object, recorded: float
+) -> None:
+    """A hostile usage report must use the budget up, never slip past it or crash it."""
+    tracker = CostTracker(CostControls(daily_limit=None), home=tmp_path)
+    tracker.track_cost("openai", cost, {"input_tokens": 10**15, "output_tokens": -4})  # type: ignore[arg-type]
+    [record] = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    assert record["cost"] == recorded and tracker.get_daily_cost() == recorded
+    assert record["input_tokens"] == 10**9 and record["output_tokens"] == 0
+    reservation = tracker.reserve("openai", "m", float("inf"))
+    assert reservation.amount == MAX_RECORD_COST == tracker.get_reserved()

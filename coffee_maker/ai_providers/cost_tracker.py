@@ -55,6 +55,7 @@ from coffee_maker.ai_providers.ledger import (
     usd,
     utc,
 )
+from coffee_maker.ai_providers.ledger_records import bounded_cost, bounded_tokens
 from coffee_maker.ai_providers.provider_config import CostControls
 from coffee_maker.paths import user_state_dir
 
@@ -181,8 +182,8 @@ class CostTracker:
             "provider": provider,
             "model": model,
             "task_id": task_id,
-            **{k: int(usage.get(k) or 0) for k in USAGE_KEYS},
-            "cost": usd(to_nanos(cost)),
+            **{k: bounded_tokens(usage.get(k)) for k in USAGE_KEYS},
+            "cost": usd(to_nanos(bounded_cost(cost))),
             "outcome": outcome,
         }
         if reservation:
@@ -226,7 +227,7 @@ class CostTracker:
             provider=provider,
             model=model,
             task_id=task_id,
-            nanos=max(0, to_nanos(amount)),
+            nanos=to_nanos(bounded_cost(amount, "reservation")),
             expires=now + ttl,
             pid=os.getpid(),
             host=socket.gethostname(),

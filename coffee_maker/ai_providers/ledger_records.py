@@ -12,6 +12,7 @@ records add up exactly.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from datetime import date
@@ -29,6 +30,35 @@ MAX_PID = 2**31 - 1
 MAX_TEXT = 1000
 
 KINDS = ("call", "reserve", "release")
+
+log = logging.getLogger(__name__)
+
+
+def bounded_cost(usd: Any, what: str = "cost") -> float:
+    """A cost we are about to write, made valid: what a server or CLI reports is untrusted.
+
+    Too much or not a number counts as the cap (it must use up a budget, not slip past
+    it); below zero counts as zero. Either way it is said, since it means a broken
+    price, usage report or vendor.
+    """
+    try:
+        value = float(usd or 0)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if 0 <= value <= MAX_RECORD_COST:
+        return value
+    bounded = 0.0 if value < 0 else MAX_RECORD_COST
+    log.warning("%s %r is out of range; recorded as %s", what, usd, bounded)
+    return bounded
+
+
+def bounded_tokens(count: Any) -> int:
+    """A token count we are about to write, clamped to ``[0, MAX_RECORD_TOKENS]``."""
+    try:
+        value = int(count or 0)
+    except (TypeError, ValueError, OverflowError):
+        value = 0
+    return min(max(value, 0), MAX_RECORD_TOKENS)
 
 
 def _number(value: Any, name: str, high: float) -> str | None:
