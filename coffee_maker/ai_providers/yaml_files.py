@@ -12,7 +12,9 @@ a "file"), strict UTF-8 with the offending byte's offset, and a nesting limit ch
 parsing (a 1 MiB ``[[[[...`` would otherwise recurse until it crashes).
 
 Every problem is one line naming the file (and the line, where there is one):
-:class:`YamlFileError`, which callers turn into their own error type.
+:class:`YamlFileError`, which callers turn into their own error type. ruamel.yaml, used
+to edit the config in place, keeps aliases as shared nodes but composes recursively; it
+is only handed text this loader has accepted.
 """
 
 from __future__ import annotations
