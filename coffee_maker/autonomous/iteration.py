@@ -117,13 +117,16 @@ class Iteration:
         """``--priority``, else the first ready priority not blocked and not awaiting review.
 
         The roadmap's warnings are logged here, once per process; a priority they hold
-        (a repeated id, an unreadable field) is never chosen without ``--priority``."""
-        report_roadmap_warnings(roadmap)
+        (a repeated id, an unreadable field) is never chosen without ``--priority``. A
+        ``--priority`` that names nothing (or an ambiguous id) is the only line said."""
         if self.options.priority:
             try:
-                return roadmap.find(self.options.priority)
+                chosen = roadmap.find(self.options.priority)
             except PriorityLookupError as exc:
                 raise UnknownPriorityError(f"--priority {self.options.priority}: {exc}") from None
+            report_roadmap_warnings(roadmap)
+            return chosen
+        report_roadmap_warnings(roadmap)
         return roadmap.next_planned(skip=lambda p: self.state.is_skipped(p.id))
 
     def strategy(self, task_id: str | None = None) -> FallbackStrategy:
