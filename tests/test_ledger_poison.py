@@ -176,3 +176,19 @@ def test_what_a_vendor_reports_is_bounded_before_it_is_written(
     assert record["input_tokens"] == 10**9 and record["output_tokens"] == 0
     reservation = tracker.reserve("openai", "m", float("inf"))
     assert reservation.amount == MAX_RECORD_COST == tracker.get_reserved()
+
+
+def test_every_poison_at_once_costs_and_csv_count_only_real_calls(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    lines = [call(cost=1.5), *(poison for poison, _ in POISON), call(cost=0.25)]
+    (home / "ledger.jsonl").write_text("\n".join(lines) + "\n")
+    costs = run("project-manager", "provider", "costs", "--csv", "out.csv", home=home, cwd=tmp_path)
+    assert costs.returncode == 0, costs.stderr
+    assert "$1.75 of $50.00" in costs.stdout
+    warned = warnings_in(costs.stderr)
+    assert [w.split(".jsonl:")[1].split(":")[0] for w in warned] == [
+        str(n) for n in range(2, len(POISON) + 2)
+    ]  # one warning per poisoned line, in order, each naming its line
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].endswith(",1.500000000,") and ",0.250000000," in rows[2]
