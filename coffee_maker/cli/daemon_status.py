@@ -116,7 +116,7 @@ def _note(p: dict[str, Any]) -> str:
         return f"awaiting review: {p['pr_url'] or p['branch']}"
     if p["next"]:
         return "[bold]next[/]"
-    if p["held"] and p["status"] == "Planned":
+    if p.get("held") and p["status"] == "Planned":
         return "not picked on its own: " + escape(p["held"][0])
     if p["waiting_for"] and p["status"] == "Planned":
         return "waits for " + ", ".join(p["waiting_for"])
@@ -161,7 +161,7 @@ def render(status: dict[str, Any]) -> None:
     for column in ("id", "status", "attempts", "last outcome", "note"):
         table.add_column(column)
     for p in status["priorities"]:
-        row = (p["ref"], p["status"], str(p["attempts"]), p["last_outcome"] or "")
+        row = (p.get("ref") or p["id"], p["status"], str(p["attempts"]), p["last_outcome"] or "")
         table.add_row(*map(escape, row), _note({**p, **_escaped(p)}))
     console.print(table)
 
