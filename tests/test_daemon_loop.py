@@ -193,15 +193,15 @@ def test_a_crashing_iteration_is_logged_and_retried_with_backoff(daemon: Daemon)
     seed = project.root / "fixer"
     git(project.root, "clone", "-q", str(project.origin), str(seed))
     roadmap = (seed / "ROADMAP.md").read_text()
-    (seed / "ROADMAP.md").write_text(roadmap.replace("PRIORITY 3:", "PRIORITY 1:"))
-    git(seed, "commit", "-qam", "a duplicate id")
+    (seed / "ROADMAP.md").write_bytes(roadmap.encode() + b"\xff\n")
+    git(seed, "commit", "-qam", "a roadmap that is not UTF-8")
     git(seed, "push", "-q", "origin", "main")
 
     daemon.start()
     crashes = lambda: [e for e in daemon.events() if e["event"].startswith("iteration crashed")]  # noqa: E731
     wait_for(lambda: len(crashes()) >= 2, what="two crashes")
     assert [c["retry_in"] for c in crashes()[:2]] == [2, 4]  # interval 1 s, doubling
-    assert "duplicate id PRIORITY 1" in crashes()[0]["error"]
+    assert "not UTF-8 text" in crashes()[0]["error"]
     assert daemon.process is not None and daemon.process.poll() is None  # it goes on
 
     (seed / "ROADMAP.md").write_text(roadmap)

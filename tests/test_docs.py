@@ -30,7 +30,12 @@ from coffee_maker.ai_providers.provider_config import AppConfig, ProviderSetting
 from coffee_maker.cli import code_developer, project_manager
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "AI_PROVIDERS.md", ROOT / "docs" / "OPERATIONS.md"]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "docs" / "AI_PROVIDERS.md",
+    ROOT / "docs" / "OPERATIONS.md",
+    ROOT / "docs" / "ROADMAP_FORMAT.md",
+]
 PROGRAMS = {"code-developer", "project-manager"}
 SHELL_LANGS = {"", "bash", "sh", "shell", "console"}
 #: Words before a program that still leave it in command position.

@@ -392,11 +392,24 @@ def test_roadmap_marks_next_blocked_and_waiting(tmp_path, capsys):
     assert "Complete" in rows["PRIORITY 1"]
 
 
-def test_roadmap_malformed_is_a_clear_error(tmp_path, capsys):
-    repo = git_repo(tmp_path, "## PRIORITY 1: a\n\n## PRIORITY 1: b\n")
+def test_roadmap_unreadable_is_a_clear_error(tmp_path, capsys):
+    repo = git_repo(tmp_path, "")
+    (repo / "ROADMAP.md").write_bytes(b"## PRIORITY 1: caf\xe9\n")
     code, _, err = run(capsys, "roadmap", "--repo", str(repo))
     assert code == 2
-    assert "ROADMAP.md:3" in err and "duplicate" in err and "Traceback" not in err
+    assert "ROADMAP.md: not UTF-8 text (byte 18)" in err and "Traceback" not in err
+
+
+def test_roadmap_duplicates_are_warnings_and_held(tmp_path, capsys):
+    repo = git_repo(tmp_path, "## PRIORITY 1: a\n\n## PRIORITY 1: b\n\n## PRIORITY 2: c\n")
+    code, out, err = run(capsys, "roadmap", "--repo", str(repo))
+    assert code == 0
+    [warning] = err.splitlines()
+    assert warning.startswith("project-manager: warning: ") and "ROADMAP.md:3: duplicate" in warning
+    assert "lines 1, 3" in warning and "--priority 'PRIORITY 1@3'" in warning
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert "held: duplicate id" in rows["PRIORITY 1@1"] and "held" in rows["PRIORITY 1@3"]
+    assert "NEXT" in rows["PRIORITY 2"]
 
 
 def test_roadmap_outside_a_git_repository(tmp_path, capsys):

@@ -7,10 +7,13 @@ import re
 import pytest
 
 from coffee_maker.autonomous.roadmap import (
+    AmbiguousPriorityError,
+    PriorityLookupError,
     Roadmap,
     RoadmapError,
     Status,
     normalize_id,
+    normalize_ref,
     set_status,
     set_status_in_file,
     slugify,
@@ -142,22 +145,33 @@ def test_dependencies_and_next_planned() -> None:
     assert Roadmap.parse(done).next_planned().id == "PRIORITY 2"
 
 
-def test_duplicates_and_unknown_dependencies_are_reported_with_lines() -> None:
+def test_duplicates_and_unknown_dependencies_are_warnings_with_lines() -> None:
     text = (
         "## PRIORITY 1: One\n"
         "**Dependencies**: PRIORITY 9, priority 1\n"
         "## US-3: Story\n"
         "## priority 1: Again\n"
         "## US-003: Again\n"
+        "## PRIORITY 2: Free\n"
     )
-    with pytest.raises(RoadmapError) as info:
-        Roadmap.parse(text, path="docs/ROADMAP.md")
-    assert info.value.problems == [
-        "docs/ROADMAP.md:4: duplicate id PRIORITY 1 (first at line 1)",
-        "docs/ROADMAP.md:5: duplicate id US-3 (first at line 3)",
-        "docs/ROADMAP.md:2: PRIORITY 1 depends on unknown PRIORITY 9",
-        "docs/ROADMAP.md:2: PRIORITY 1 depends on itself",
+    roadmap = Roadmap.parse(text, path="docs/ROADMAP.md")
+    hold = "; PRIORITY 1 is not picked on its own until this is fixed"
+    assert roadmap.warnings == [
+        "docs/ROADMAP.md:2: PRIORITY 1 depends on unknown PRIORITY 9" + hold,
+        "docs/ROADMAP.md:2: PRIORITY 1 depends on itself" + hold,
+        "docs/ROADMAP.md:4: duplicate id PRIORITY 1: headings at lines 1, 4; the daemon picks "
+        "none of them on its own; run one with --priority 'PRIORITY 1@4'",
+        "docs/ROADMAP.md:5: duplicate id US-3: headings at lines 3, 5; the daemon picks none "
+        "of them on its own; run one with --priority 'US-3@5'",
     ]
+    assert [p.ref for p in roadmap] == [
+        "PRIORITY 1@1",
+        "US-3@3",
+        "PRIORITY 1@4",
+        "US-3@5",
+        "PRIORITY 2",
+    ]
+    assert roadmap.next_planned().id == "PRIORITY 2"  # every repeated id is held
 
 
 @pytest.mark.parametrize(
@@ -165,12 +179,72 @@ def test_duplicates_and_unknown_dependencies_are_reported_with_lines() -> None:
     [
         ("## PRIORITY 1: A\n\n**Status**: someday\n", "ROADMAP.md:3: unknown status 'someday'"),
         ("## PRIORITY 1: A\n**Dependencies**: the auth work\n", "ROADMAP.md:2: cannot read"),
-        ("## PRIORITY 1: A\n\n```python\nx = 1\n", "ROADMAP.md:3: code fence ``` is never"),
+        ("## PRIORITY 1: A\n**Depends on**: PRIORITY 1\n", "ROADMAP.md:2: PRIORITY 1 depends on"),
     ],
 )
-def test_malformed_roadmap_names_file_and_line(text: str, message: str) -> None:
-    with pytest.raises(RoadmapError, match=re.escape(message)):
-        Roadmap.parse(text)
+def test_doubtful_fields_are_warnings_that_hold_the_priority(text: str, message: str) -> None:
+    roadmap = Roadmap.parse(text + "## PRIORITY 2: B\n")
+    [warning] = roadmap.warnings
+    assert warning.startswith(message) and warning.endswith(
+        "not picked on its own until this is fixed"
+    )
+    assert roadmap.get("1").held and roadmap.next_planned().id == "PRIORITY 2"
+
+
+def test_an_unclosed_fence_is_a_warning_and_hides_what_follows() -> None:
+    roadmap = Roadmap.parse("## PRIORITY 1: A\n\n```python\nx = 1\n## PRIORITY 2: B\n")
+    assert roadmap.warnings == [
+        "ROADMAP.md:3: code fence ``` is never closed; headings after it are not read"
+    ]
+    assert [p.id for p in roadmap] == ["PRIORITY 1"] and not roadmap.get("1").held
+
+
+def test_dependency_notes_in_parentheses_and_none_with_a_reason_are_read() -> None:
+    roadmap = Roadmap.parse(
+        "## PRIORITY 1: A ✅\n## PRIORITY 2: B ✅\n## PRIORITY 3: C\n"
+        "**Dependencies**: PRIORITY 1 (Daemon), PRIORITY 2 (Package & Binaries)\n"
+        "## PRIORITY 4: D\n**Dependencies**: None (can start immediately)\n"
+    )
+    assert roadmap.warnings == []
+    assert roadmap.get("3").dependencies == ["PRIORITY 1", "PRIORITY 2"]
+    assert roadmap.get("4").dependencies == []
+    assert roadmap.next_planned().id == "PRIORITY 3"
+
+
+def test_a_repeated_id_is_named_by_line_and_met_only_when_all_are_complete() -> None:
+    text = (
+        "## PRIORITY 7: Archived ✅\n"  # line 1
+        "## PRIORITY 7: Current\n"  # line 2
+        "## PRIORITY 8: Next\n**Dependencies**: PRIORITY 7\n"
+    )
+    roadmap = Roadmap.parse(text)
+    with pytest.raises(
+        AmbiguousPriorityError,
+        match=r"PRIORITY 7 is ambiguous in ROADMAP\.md: "
+        r"headings at lines 1, 2; name one as 'PRIORITY 7@2'",
+    ):
+        roadmap.find("7")
+    with pytest.raises(ValueError, match="ambiguous"):
+        roadmap.get("PRIORITY 7")
+    assert roadmap.find("PRIORITY 7@2").title == "Current"
+    assert roadmap.find("7@1").title == "Archived" and roadmap.find("@2").title == "Current"
+    with pytest.raises(
+        PriorityLookupError,
+        match="no PRIORITY 7 heading at line 3 of ROADMAP.md "
+        r"\(PRIORITY 7 is at line 1, 2\)",
+    ):
+        roadmap.find("PRIORITY 7@3")
+    with pytest.raises(PriorityLookupError, match="no priority heading at line 4"):
+        roadmap.find("@4")
+    with pytest.raises(ValueError, match="not a line number"):
+        roadmap.find("7@x")
+    assert roadmap.next_planned() is None  # 7 is held, 8 waits for every PRIORITY 7
+    done = set_status(text, "7", Status.COMPLETE, line=2)
+    assert done == text.replace("PRIORITY 7: Current", "PRIORITY 7: Current ✅")
+    assert Roadmap.parse(done).next_planned().id == "PRIORITY 8"
+    with pytest.raises(RoadmapError, match="PRIORITY 7 is ambiguous"):
+        set_status(text, "7", Status.COMPLETE)
+    assert normalize_ref(" 7 @ 12") == "PRIORITY 7@12" and normalize_ref("@12") == "@12"
 
 
 def test_load_errors_name_the_file(tmp_path) -> None:

@@ -17,7 +17,10 @@ an exclusive ``flock`` on ``ledger.lock``, so concurrent writers never interleav
 ``call`` records are fsync'd. Each tracker keeps running totals and the byte offset it has
 read up to; a call reads only the bytes appended since (by any process), so recording and
 asking for today's total cost O(new records), not O(ledger). A torn last line left by a
-crash is skipped with one warning; the next append starts on a fresh line.
+crash is skipped with one warning; the next append starts on a fresh line. So is any line
+that is not a well-formed record (a negative, non-finite or absurd cost or token count, a
+wrong type, an unknown kind): it is never applied, so a poisoned line cannot lift or break
+a budget (the caps are in :mod:`~coffee_maker.ai_providers.ledger_records`).
 
 Money is summed in integer nano-dollars, so totals are exact. Days and months are **UTC**
 (a day runs 00:00-24:00 UTC), for the ledger, the limits and the reports alike.
@@ -52,6 +55,7 @@ from coffee_maker.ai_providers.ledger import (
     usd,
     utc,
 )
+from coffee_maker.ai_providers.ledger_records import bounded_cost, bounded_tokens
 from coffee_maker.ai_providers.provider_config import CostControls
 from coffee_maker.paths import user_state_dir
 
@@ -147,7 +151,7 @@ class CostTracker:
         for rec in self._file.read_new():
             try:
                 calls += self._totals.apply(rec)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 log.warning("ledger %s: skipping an invalid record (%s)", self.path, exc)
         if calls:
             self._check_thresholds()
@@ -178,8 +182,8 @@ class CostTracker:
             "provider": provider,
             "model": model,
             "task_id": task_id,
-            **{k: int(usage.get(k) or 0) for k in USAGE_KEYS},
-            "cost": usd(to_nanos(cost)),
+            **{k: bounded_tokens(usage.get(k)) for k in USAGE_KEYS},
+            "cost": usd(to_nanos(bounded_cost(cost))),
             "outcome": outcome,
         }
         if reservation:
@@ -223,7 +227,7 @@ class CostTracker:
             provider=provider,
             model=model,
             task_id=task_id,
-            nanos=max(0, to_nanos(amount)),
+            nanos=to_nanos(bounded_cost(amount, "reservation")),
             expires=now + ttl,
             pid=os.getpid(),
             host=socket.gethostname(),

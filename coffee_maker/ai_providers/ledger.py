@@ -6,9 +6,12 @@ lines with one ``O_APPEND`` write and fsync before letting go, so lines never in
 and a line that was acknowledged survives a crash. Readers remember the byte offset they
 have parsed up to and read only what was appended since. A crash mid-write can leave a
 torn last line: it is skipped with one warning, and the next append starts on a fresh line
-so every later record still parses. POSIX only (``fcntl``): the daemon targets Linux and
-macOS. :class:`Totals` folds records into running totals one at a time; money is summed in
-integer nano-dollars so totals are exact, and days are UTC dates.
+so every later record still parses. A line that is not a well-formed record (see
+:mod:`~coffee_maker.ai_providers.ledger_records`: a negative or absurd cost, an unknown
+kind...) is skipped the same way, with one warning per process naming its line.
+POSIX only (``fcntl``): the daemon targets Linux and macOS. :class:`Totals` folds records
+into running totals one at a time; money is summed in integer nano-dollars so totals are
+exact, and days are UTC dates.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.ai_providers.base import USAGE_KEYS
+from coffee_maker.ai_providers.ledger_records import record_problem
 
 log = logging.getLogger(__name__)
+
+#: (ledger path, line) pairs already warned about by this process: several trackers may
+#: read the same ledger in one command, and a bad line deserves one warning, not one each.
+_WARNED: set[tuple[str, int]] = set()
 
 NANOS = 1_000_000_000
 
@@ -77,11 +85,11 @@ class LedgerFile:
         self.path = path
         self.lock_path = lock_path
         self.offset = 0
+        self.lines = 0  # complete lines before ``offset``, for messages that point
         self._fd = -1
         self._lock_fd = -1
         self._pid = -1
         self._torn = False  # the file does not end with a newline
-        self._warned: set[int] = set()
 
     # -- descriptors ---------------------------------------------------------------------
     def _open(self) -> None:
@@ -130,8 +138,9 @@ class LedgerFile:
         if unchanged and mine.st_size >= self.offset:
             return False
         self._open_data()
-        self.offset, self._torn = 0, False
-        self._warned.clear()
+        self.offset, self.lines, self._torn = 0, 0, False
+        stale = {key for key in _WARNED if key[0] == str(self.path)}
+        _WARNED.difference_update(stale)
         return True
 
     # -- reading -------------------------------------------------------------------------
@@ -142,45 +151,50 @@ class LedgerFile:
             return
         data = os.pread(self._fd, size - self.offset, self.offset)
         end = data.rfind(b"\n") + 1
-        start = self.offset
         self.offset += end
+        lines = data[:end].split(b"\n")[:-1]
+        first, self.lines = self.lines + 1, self.lines + len(lines)
         self._torn = end < len(data)
         if self._torn:
-            self._warn(start + end, "an incomplete last line (a write interrupted by a crash?)")
-        position = start
-        for line in data[:end].split(b"\n")[:-1]:
-            record = self._parse(line, position)
-            position += len(line) + 1
+            self._warn(self.lines + 1, "an incomplete last line (a write interrupted by a crash?)")
+        for number, line in enumerate(lines, start=first):
+            record = self._parse(line, number)
             if record is not None:
                 yield record
 
     def read_all(self) -> Iterator[dict[str, Any]]:
         """Every valid record from the start of the file (for exports); invalid lines skipped."""
         with open(self.path, "rb") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if line.endswith(b"\n"):
-                    record = self._parse(line.rstrip(b"\n"), -1, quiet=True)
+                    record = self._parse(line.rstrip(b"\n"), number, quiet=True)
                     if record is not None:
                         yield record
 
-    def _parse(self, line: bytes, position: int, *, quiet: bool = False) -> dict[str, Any] | None:
+    def _parse(self, line: bytes, number: int, *, quiet: bool = False) -> dict[str, Any] | None:
+        """The record on line ``number``, or None (with a warning) when it must not count."""
         if not line.strip():
             return None
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             record = None
-        if isinstance(record, dict):
+        if not isinstance(record, dict):
+            problem: str | None = "a line that is not a JSON record"
+        else:
+            problem = record_problem(record)
+            problem = problem and f"an invalid record ({problem})"
+        if problem is None:
             return record
         if not quiet:
-            self._warn(position, "a line that is not a JSON record")
+            self._warn(number, problem)
         return None
 
-    def _warn(self, position: int, what: str) -> None:
-        if position in self._warned:
+    def _warn(self, number: int, what: str) -> None:
+        if (str(self.path), number) in _WARNED:
             return
-        self._warned.add(position)
-        log.warning("%s: skipping %s at byte %d", self.path, what, position)
+        _WARNED.add((str(self.path), number))
+        log.warning("%s:%d: skipping %s; it is not counted", self.path, number, what)
 
     # -- writing -------------------------------------------------------------------------
     def append(self, records: Iterable[dict[str, Any]], *, durable: bool = True) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from coffee_maker.ai_providers.yaml_files import read_yaml_file
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,7 @@ class PriceTable:
         sections: dict[str, dict[str, Price]] = {}
         default = DEFAULT_FALLBACK
         for path in paths:
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as exc:
-                raise ValueError(f"{path}: invalid YAML: {exc}") from None
+            data = read_yaml_file(path) or {}  # bounded: size, UTF-8, depth, no aliases
             if not isinstance(data, dict):
                 raise ValueError(f"{path}: expected a mapping of vendor sections")
             for section, rows in data.items():

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coffee_maker.ai_providers.pricing import Price
+from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
 
 ENV_CONFIG = "CODE_DEVELOPER_CONFIG"
 REPO_CONFIG = Path("config") / "ai_providers.yaml"
@@ -376,20 +376,15 @@ def load_config(
     found = find_config(path, repo, environ)
     if found is None:
         builtin = BUILTIN_CONFIG if BUILTIN_CONFIG.is_file() else PACKAGED_CONFIG
-        config = parse_config(
-            yaml.safe_load(builtin.read_text(encoding="utf-8")), "built-in defaults", environ
-        )
+        config = parse_config(_read_yaml(builtin), "built-in defaults", environ)
         config.source = None
         return config
+    return parse_config(_read_yaml(found), str(found), environ)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The file's data, bounded (size, UTF-8, depth, no aliases: see ``yaml_files``)."""
     try:
-        text = found.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{found}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "could not parse"
-        raise ConfigError(f"{found}: invalid YAML{line}: {problem}") from None
-    return parse_config(data, str(found), environ)
+        return read_yaml_file(path)
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None

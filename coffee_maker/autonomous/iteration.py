@@ -34,7 +34,7 @@ from coffee_maker.autonomous.planning import (
     task_text,
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
-from coffee_maker.autonomous.roadmap import Priority, Roadmap
+from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import (
     Bench,
@@ -86,7 +86,19 @@ class RunOptions:
 
 
 class UnknownPriorityError(Exception):
-    """``--priority ID`` names no priority of the roadmap."""
+    """``--priority ID`` names no priority of the roadmap, or an id several headings carry."""
+
+
+#: Roadmap warnings this process has logged: a daemon re-reads the roadmap every
+#: iteration, and the same doubt said every 30 seconds would bury everything else.
+_REPORTED: set[str] = set()
+
+
+def report_roadmap_warnings(roadmap: Roadmap) -> None:
+    for warning in roadmap.warnings:
+        if warning not in _REPORTED:
+            _REPORTED.add(warning)
+            log.warning(warning)
 
 
 class Iteration:
@@ -113,14 +125,19 @@ class Iteration:
 
     # -- what to do -------------------------------------------------------------------------
     def select(self, roadmap: Roadmap) -> Priority | None:
-        """``--priority``, else the first ready priority not blocked and not awaiting review."""
+        """``--priority``, else the first ready priority not blocked and not awaiting review.
+
+        The roadmap's warnings are logged here, once per process; a priority they hold
+        (a repeated id, an unreadable field) is never chosen without ``--priority``. A
+        ``--priority`` that names nothing (or an ambiguous id) is the only line said."""
         if self.options.priority:
-            wanted = roadmap.get(self.options.priority)
-            if wanted is None:
-                raise UnknownPriorityError(
-                    f"--priority {self.options.priority}: no such priority in {roadmap.path}"
-                )
-            return wanted
+            try:
+                chosen = roadmap.find(self.options.priority)
+            except PriorityLookupError as exc:
+                raise UnknownPriorityError(f"--priority {self.options.priority}: {exc}") from None
+            report_roadmap_warnings(roadmap)
+            return chosen
+        report_roadmap_warnings(roadmap)
         return roadmap.next_planned(skip=lambda p: self.state.is_skipped(p.id))
 
     def strategy(self, task_id: str | None = None) -> FallbackStrategy:

@@ -63,7 +63,8 @@ def mark_complete(worktree: git_ops.Worktree, roadmap: str, priority: Priority) 
     path = worktree.path / roadmap
     if path.exists():
         text = path.read_bytes().decode("utf-8")
-        updated = set_status(text, priority.id, RoadmapStatus.COMPLETE, roadmap)
+        line = priority.line  # picks this heading when its id repeats in the roadmap
+        updated = set_status(text, priority.id, RoadmapStatus.COMPLETE, roadmap, line=line)
         path.write_bytes(updated.encode("utf-8"))
 
 

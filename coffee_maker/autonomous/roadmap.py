@@ -1,316 +1,95 @@
 """ROADMAP.md: the priorities a person wrote, as the daemon reads and updates them.
 
 Roadmaps are written by people, in many dialects (emoji, bold, "Priority 2 - Title",
-"US-021"), so the parser is lenient about headings and strict about ambiguity: a
-duplicate id, an unknown dependency or an unreadable status stops the daemon with
-``file:line`` rather than letting it implement the wrong thing. Updates rewrite one
-status and leave every other byte alone, because the file belongs to its author.
+"US-021"), and real ones grow for years: archive sections repeat old ids, a status says
+"🚨 Critical", a dependency line says "None (can start immediately)". So the parser is
+lenient about headings and strict about ambiguity without refusing the whole file: each
+doubtful thing is a warning with ``file:line``, and the priority it touches is *held* —
+never picked by the daemon on its own, still runnable by ``--priority``. A repeated id
+holds every heading that carries it; ``--priority 'PRIORITY 7@1234'`` names one by its
+heading's line. Updates rewrite one status and leave every other byte alone, because
+the file belongs to its author.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-
-class Status(StrEnum):
-    PLANNED = "Planned"
-    IN_PROGRESS = "In Progress"
-    COMPLETE = "Complete"
-    BLOCKED = "Blocked"
-
-
-#: The emoji the daemon writes for each status; reading also accepts a few synonyms.
-STATUS_EMOJI = {
-    Status.PLANNED: "📝",
-    Status.IN_PROGRESS: "🔄",
-    Status.COMPLETE: "✅",
-    Status.BLOCKED: "⏸️",
-}
-_EMOJI = {"📝": Status.PLANNED, "🔄": Status.IN_PROGRESS, "🚧": Status.IN_PROGRESS}
-_EMOJI |= {"✅": Status.COMPLETE, "✔️": Status.COMPLETE, "✔": Status.COMPLETE}
-_EMOJI |= {"⏸️": Status.BLOCKED, "⏸": Status.BLOCKED, "⛔": Status.BLOCKED, "🚫": Status.BLOCKED}
-_WORDS = {
-    Status.PLANNED: ("planned", "todo", "to do", "not started", "pending", "backlog", "proposed"),
-    Status.IN_PROGRESS: ("in progress", "in-progress", "wip", "started", "ongoing", "in review"),
-    Status.COMPLETE: ("complete", "completed", "done", "finished", "implemented", "merged"),
-    # Cancelled work must never be picked up, and Blocked is the status that says so.
-    Status.BLOCKED: ("blocked", "on hold", "paused", "deferred", "cancelled", "canceled"),
-}
-_WORD = {w: s for s, words in _WORDS.items() for w in words}
-
-
-def _alt(options: Iterable[str]) -> str:
-    return "|".join(re.escape(o) for o in sorted(options, key=len, reverse=True))
-
-
-_EMOJI_ALT, _WORD_ALT = _alt(_EMOJI), _alt(_WORD)
-_TOKEN_RE = re.compile(rf"(?P<emoji>{_EMOJI_ALT})|(?<!\w)(?P<word>{_WORD_ALT})(?!\w)", re.I)
-_HEADING_RE = re.compile(r"^\ufeff?[ ]{0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_PRIORITY_RE = re.compile(
-    r"^(?P<lead>[^A-Za-z0-9]*?)(?P<id>priority[ \t]+\d+(?:\.\d+)*|us[-_ ]?\d+)(?!\w|\.\d)"
-    r"(?P<rest>[ \t]*(?:\*\*|__)?[ \t]*(?:[^\w\s].*)?)$",
-    re.I,
+from coffee_maker.autonomous.roadmap_scan import (
+    _EMOJI,
+    _EMOJI_ALT,
+    _TOKEN_RE,
+    _WORD_ALT,
+    STATUS_EMOJI,
+    Priority,
+    Status,
+    _join,
+    _Scanner,
+    normalize_id,
+    normalize_ref,
+    parse_ref,
+    slugify,
 )
-_MARKER_RE = re.compile(
-    rf"(?P<core>(?P<emoji>{_EMOJI_ALT})?[ \t]*"
-    rf"(?:(?<!\w)(?P<open>[(\[]|\*\*)?(?P<word>{_WORD_ALT})(?P<close>[)\]]|\*\*)?)?)"
-    r"(?<![ \t])[ \t]*(?:\*\*|__)?[ \t]*$",
-    re.I,
-)
-_FIELD_RE = re.compile(
-    r"^[ \t]*(?:[-*+][ \t]+)?\*\*(?P<key>status|dependencies|depends on)(?::\*\*|\*\*[ \t]*:)"
-    r"[ \t]*(?P<value>.*?)[ \t]*$",
-    re.I,
-)
-_FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-_ID_RE = re.compile(r"(?:priority[ \t_-]*)?(\d+(?:\.\d+)*)|us[-_ ]?(\d+)", re.I)
-_NO_DEPENDENCIES = {"", "none", "n/a", "-", "—", "nothing"}
+
+__all__ = [
+    "STATUS_EMOJI",
+    "AmbiguousPriorityError",
+    "Priority",
+    "PriorityLookupError",
+    "Roadmap",
+    "RoadmapError",
+    "Status",
+    "normalize_id",
+    "normalize_ref",
+    "parse_ref",
+    "read_roadmap",
+    "set_status",
+    "set_status_in_file",
+    "slugify",
+]
 
 
 class RoadmapError(ValueError):
-    """A roadmap the daemon cannot trust; each problem reads ``file:line: what``."""
+    """A roadmap the daemon cannot read at all; each problem reads ``file[:line]: what``."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
 
 
-@dataclass
-class Priority:
-    """One roadmap entry; ``line`` is its heading's 1-based line, for messages that point."""
-
-    id: str
-    title: str
-    status: Status
-    level: int
-    line: int
-    section_text: str
-    dependencies: list[str] = field(default_factory=list)
-    slug: str = ""
+class PriorityLookupError(LookupError):
+    """A ``--priority`` reference that names no priority, or more than one; ``str()`` is
+    the one line to show."""
 
 
-def normalize_id(text: str) -> str:
-    """``priority 3`` / ``3`` → ``PRIORITY 3``; ``us-012`` → ``US-12``; else ValueError."""
-    match = _ID_RE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"not a priority id: {text!r} (expected e.g. PRIORITY 3, 3.1 or US-12)")
-    if match.group(1):
-        return "PRIORITY " + ".".join(str(int(p)) for p in match.group(1).split("."))
-    return f"US-{int(match.group(2))}"
-
-
-def slugify(title: str, max_length: int = 40) -> str:
-    """A branch-name-safe slug: ASCII, lowercase, dashes, cut at a word boundary."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    if len(slug) > max_length:
-        cut = slug[: max_length + 1]
-        slug = cut[: cut.rfind("-")] if "-" in cut[1:] else slug[:max_length]
-    return slug.strip("-") or "task"
-
-
-@dataclass
-class _Line:
-    start: int  # offset of the line in the text
-    content: str  # without its line ending
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.content)
-
-
-@dataclass
-class _Found:
-    """A priority plus where its status lives in the text, for set_status."""
-
-    priority: Priority
-    heading: _Line
-    marker: tuple[int, int] | None = None  # span of the heading's status marker
-    status_value: tuple[int, int] | None = None  # span of the **Status**: value
-    end: int = 0  # offset where the section ends
-
-
-def _split_lines(text: str) -> list[_Line]:
-    lines, pos = [], 0
-    while pos < len(text):
-        nl = text.find("\n", pos)
-        stop = len(text) if nl < 0 else nl
-        content = text[pos:stop]
-        lines.append(_Line(pos, content[:-1] if content.endswith("\r") else content))
-        pos = stop + 1
-    return lines
-
-
-def _status_of(value: str) -> Status | None:
-    match = _TOKEN_RE.search(value)
-    if not match:
-        return None
-    if match.group("emoji"):
-        return _EMOJI[match.group("emoji")]
-    return _WORD[match.group("word").lower()]
-
-
-def _heading_marker(content: str, id_end: int) -> tuple[Status, int, int] | None:
-    """The heading's status marker and its span: trailing, else an emoji before the id.
-
-    A trailing word alone counts only when it stands out (``COMPLETE``, ``(Done)``,
-    ``**Blocked**``), so a title that merely ends in "done" is not a status.
-    """
-    match = _MARKER_RE.search(content, id_end)
-    if match and (match.group("emoji") or match.group("word")):
-        word = match.group("word") or ""
-        stands_out = word.isupper() or bool(match.group("open") and match.group("close"))
-        if match.group("emoji") or stands_out:
-            status = _status_of(match.group("core"))
-            return status or Status.PLANNED, match.start("core"), match.end("core")
-    for token in _TOKEN_RE.finditer(content, 0, id_end):
-        if token.group("emoji"):
-            return _EMOJI[token.group("emoji")], token.start(), token.end()
-    return None
-
-
-def _title_of(lead: str, rest: str) -> str:
-    if lead.rstrip().endswith(("**", "__")):  # **PRIORITY 4: Title** extra words
-        rest = re.split(r"\*\*|__", rest.lstrip(" \t*_"), maxsplit=1)[0]
-    title = re.sub(r"\*\*|__", "", rest).strip()
-    title = re.sub(r"^[:.\-\u2013\u2014][ \t]*", "", title)
-    symbols = {ch for ch in title if unicodedata.category(ch) in ("So", "Sk", "Mn", "Cf")}
-    return title.strip(" \t" + "".join(symbols))
-
-
-class _Scanner:
-    """One pass over the text: priority headings, their fields, and the problems found."""
-
-    def __init__(self, text: str, path: str) -> None:
-        self.text, self.path = text, path
-        self.found: list[_Found] = []
-        self.problems: list[str] = []
-        self._dependency_lines: dict[str, int] = {}
-        self._scan()
-
-    def _problem(self, line: int, message: str) -> None:
-        self.problems.append(f"{self.path}:{line}: {message}")
-
-    def _scan(self) -> None:
-        fence: tuple[str, int] | None = None  # the open fence's run and line
-        current: _Found | None = None
-        for number, line in enumerate(_split_lines(self.text), start=1):
-            run = _FENCE_RE.match(line.content)
-            if fence is None and run:
-                fence = (run.group(1), number)
-            elif fence and run and line.content.strip().strip(fence[0][0]) == "":
-                fence = None if run.group(1).startswith(fence[0]) else fence
-            if fence or run:
-                continue
-            heading = _HEADING_RE.match(line.content)
-            if heading:
-                current = self._on_heading(line, number, heading, current)
-            elif current:
-                self._on_body_line(current, line, number)
-        if current:
-            current.end = len(self.text)
-        if fence:
-            self._problem(fence[1], f"code fence {fence[0]} is never closed")
-        self._finish()
-
-    def _on_heading(
-        self, line: _Line, number: int, heading: re.Match[str], current: _Found | None
-    ) -> _Found | None:
-        """A priority heading starts a section; any heading at its level or above ends one."""
-        level = len(heading.group(1))
-        match = _PRIORITY_RE.match(heading.group(2) or "") if 2 <= level <= 4 else None
-        if current and (match or level <= current.priority.level):
-            current.end = line.start
-            current = None
-        if not match:
-            return current
-        marker = _heading_marker(match.string, match.end("id"))
-        rest = match.group("rest")
-        if marker and marker[1] >= match.start("rest"):
-            rest = rest[: marker[1] - match.start("rest")]
-        title = _title_of(match.group("lead"), rest)
-        pid = normalize_id(match.group("id"))
-        status = marker[0] if marker else Status.PLANNED
-        priority = Priority(pid, title, status, level, number, "", [], slugify(title or pid))
-        offset = line.start + heading.start(2)
-        span = (offset + marker[1], offset + marker[2]) if marker else None
-        found = _Found(priority, line, span)
-        self.found.append(found)
-        return found
-
-    def _on_body_line(self, section: _Found, line: _Line, number: int) -> None:
-        match = _FIELD_RE.match(line.content)
-        if not match:
-            return
-        key, value = match.group("key").lower(), match.group("value")
-        if key == "status" and section.status_value is None:
-            status = _status_of(value)
-            if status is None:
-                self._problem(
-                    number,
-                    f"unknown status {value!r} for {section.priority.id} "
-                    "(use Planned 📝, In Progress 🔄, Complete ✅ or Blocked ⏸️)",
-                )
-                return
-            section.priority.status = status
-            section.status_value = (line.start + match.start("value"), line.start + match.end())
-        elif key != "status" and section.priority.id not in self._dependency_lines:
-            self._dependency_lines[section.priority.id] = number
-            section.priority.dependencies = self._dependencies(value, number)
-
-    def _dependencies(self, value: str, number: int) -> list[str]:
-        ids = []
-        for item in re.split(r"[,;&]|\band\b", value):
-            item = item.strip(" \t*`_")
-            if item.lower() in _NO_DEPENDENCIES:
-                continue
-            match = _ID_RE.match(item)
-            if not match or item[match.end() : match.end() + 1].isalnum():
-                self._problem(number, f"cannot read dependency {item!r} (write e.g. PRIORITY 2)")
-                continue
-            ids.append(normalize_id(match.group(0)))
-        return ids
-
-    def _finish(self) -> None:
-        first_line: dict[str, int] = {}
-        for found in self.found:
-            p = found.priority
-            raw = self.text[found.heading.start : found.end].replace("\r\n", "\n")
-            raw = raw.lstrip("\ufeff")
-            p.section_text = re.sub(r"(?:\n[ \t]*(?:-{3,}|\*{3,})?[ \t]*)+\Z", "", raw.rstrip())
-            if p.id in first_line:
-                self._problem(p.line, f"duplicate id {p.id} (first at line {first_line[p.id]})")
-            first_line.setdefault(p.id, p.line)
-        for found in self.found:
-            for dep in found.priority.dependencies:
-                if dep == found.priority.id or dep not in first_line:
-                    what = "itself" if dep == found.priority.id else f"unknown {dep}"
-                    line = self._dependency_lines[found.priority.id]
-                    self._problem(line, f"{found.priority.id} depends on {what}")
-
-    def checked(self) -> list[_Found]:
-        if self.problems:
-            raise RoadmapError(self.problems)
-        return self.found
+class AmbiguousPriorityError(PriorityLookupError, ValueError):
+    """An id that several headings carry: name one as ``ID@LINE``."""
 
 
 class Roadmap:
-    """The priorities of one ROADMAP.md, in file order."""
+    """The priorities of one ROADMAP.md, in file order, and what the parser doubted."""
 
-    def __init__(self, priorities: list[Priority], path: str = "ROADMAP.md") -> None:
+    def __init__(
+        self,
+        priorities: list[Priority],
+        path: str = "ROADMAP.md",
+        warnings: list[str] | None = None,
+    ) -> None:
         self.priorities = priorities
         self.path = path
-        self._by_id = {p.id: p for p in priorities}
+        #: ``path:line: message`` for each doubt (repeated ids, unreadable fields...): show
+        #: them once; the priorities they touch are ``held``.
+        self.warnings = warnings or []
+        self._by_id: dict[str, list[Priority]] = {}
+        for priority in priorities:
+            self._by_id.setdefault(priority.id, []).append(priority)
 
     @classmethod
     def parse(cls, text: str, path: str | Path = "ROADMAP.md") -> Roadmap:
-        found = _Scanner(text, str(path)).checked()
-        return cls([f.priority for f in found], str(path))
+        scanner = _Scanner(text, str(path))
+        return cls([f.priority for f in scanner.found], str(path), scanner.warnings)
 
     @classmethod
     def load(cls, path: str | Path) -> Roadmap:
@@ -322,20 +101,55 @@ class Roadmap:
     def __len__(self) -> int:
         return len(self.priorities)
 
-    def get(self, priority_id: str) -> Priority | None:
-        """Look up ``PRIORITY 3``, ``priority 3``, ``3`` or ``US-12``; ValueError if not an id."""
-        return self._by_id.get(normalize_id(priority_id))
+    def find(self, ref: str) -> Priority:
+        """The one priority ``ref`` names: ``PRIORITY 3``, ``3``, ``US-12``, ``ID@LINE`` or
+        ``@LINE``. ValueError if it is not a reference; PriorityLookupError (one line) if it
+        names none, or an id several headings carry (AmbiguousPriorityError)."""
+        pid, line = parse_ref(ref)
+        if line is not None:
+            at_line = [p for p in self.priorities if p.line == line and pid in (None, p.id)]
+            if at_line:
+                return at_line[0]
+            known = self._by_id.get(str(pid), [])
+            hint = f" ({pid} is at line {_join([p.line for p in known])})" if known else ""
+            raise PriorityLookupError(
+                f"no {pid or 'priority'} heading at line {line} of {self.path}{hint}"
+            )
+        same = self._by_id.get(str(pid), [])
+        if not same:
+            raise PriorityLookupError(f"no such priority in {self.path}")
+        if len(same) > 1:
+            lines = [p.line for p in same]
+            raise AmbiguousPriorityError(
+                f"{pid} is ambiguous in {self.path}: headings at lines {_join(lines)}; "
+                f"name one as '{pid}@{lines[-1]}'"
+            )
+        return same[0]
+
+    def get(self, ref: str) -> Priority | None:
+        """Like :meth:`find`, but None when nothing matches (ambiguity still raises)."""
+        try:
+            return self.find(ref)
+        except AmbiguousPriorityError:
+            raise
+        except PriorityLookupError:
+            return None
+
+    def is_complete(self, priority_id: str) -> bool:
+        """Every heading with this id is Complete (a repeated id is not met by half)."""
+        same = self._by_id.get(priority_id, [])
+        return bool(same) and all(p.status is Status.COMPLETE for p in same)
 
     def next_planned(
         self, skip: Callable[[Priority], bool] | set[str] | frozenset[str] = frozenset()
     ) -> Priority | None:
-        """The first Planned priority whose dependencies are all Complete and not skipped."""
+        """The first Planned priority whose dependencies are all Complete, not held and not
+        skipped. A held priority (repeated id, unreadable field) runs only by ``--priority``."""
         skipped = skip if callable(skip) else (lambda p: p.id in skip)
         for priority in self.priorities:
-            if priority.status is not Status.PLANNED or skipped(priority):
+            if priority.status is not Status.PLANNED or priority.held or skipped(priority):
                 continue
-            deps = (self._by_id[d] for d in priority.dependencies)
-            if all(dep.status is Status.COMPLETE for dep in deps):
+            if all(self.is_complete(dep) for dep in priority.dependencies):
                 return priority
         return None
 
@@ -363,12 +177,22 @@ def _render(status: Status, old: str) -> str:
     return new
 
 
-def set_status(text: str, priority_id: str, status: Status, path: str = "ROADMAP.md") -> str:
-    """``text`` with one priority's status changed and every other byte as it was."""
+def set_status(
+    text: str, priority_id: str, status: Status, path: str = "ROADMAP.md", line: int | None = None
+) -> str:
+    """``text`` with one priority's status changed and every other byte as it was.
+
+    ``line`` (the heading's) picks one of several headings with the same id; with a
+    unique id it is not needed, so a roadmap that moved since it was read still works.
+    """
     wanted = normalize_id(priority_id)
-    for found in _Scanner(text, path).checked():
-        if found.priority.id != wanted:
-            continue
+    same = [f for f in _Scanner(text, path).found if f.priority.id == wanted]
+    if len(same) > 1:
+        lines = _join([f.priority.line for f in same])
+        same = [f for f in same if f.priority.line == line]
+        if not same:
+            raise RoadmapError([f"{path}: {wanted} is ambiguous (headings at lines {lines})"])
+    for found in same:
         if found.status_value:  # the whole value is replaced, in the same style
             start, end = found.status_value
             tokens = [m.group(0) for m in _TOKEN_RE.finditer(text, start, end)]

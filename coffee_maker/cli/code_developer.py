@@ -57,7 +57,9 @@ def run_parser() -> ArgumentParser:
     parser.add_argument(
         "--priority",
         metavar="ID",
-        help="work on this priority (e.g. 'PRIORITY 3', US-12, 3); also unblocks it",
+        help="work on this priority (e.g. 'PRIORITY 3', US-12, 3); also unblocks it. When "
+        "several headings share an id, name one by its heading's line: 'PRIORITY 7@1234' "
+        "(or just @1234)",
     )
     parser.add_argument("--interval", type=_seconds, metavar="SECONDS", help="between iterations")
     parser.add_argument(

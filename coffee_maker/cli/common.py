@@ -65,15 +65,16 @@ def error_line(message: str) -> None:
 def run_guarded(command: Callable[[], int], *, prog: str, verbose: bool = False) -> int:
     """Run a command body, turning every exception into an exit code and one line.
 
-    ``ConfigError`` and ``UsageError`` are the user's to fix: exit 2. Anything else is
-    our bug or the world's: exit 1 with a pointer to ``--verbose``, which prints the
-    traceback as well.
+    ``ConfigError``, ``UsageError`` and ``YamlFileError`` are the user's to fix: exit 2.
+    Anything else is our bug or the world's: exit 1 with a pointer to ``--verbose``, which
+    prints the traceback as well.
     """
     from coffee_maker.ai_providers.provider_config import ConfigError
+    from coffee_maker.ai_providers.yaml_files import YamlFileError  # e.g. a price file
 
     try:
         return command()
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, YamlFileError) as exc:
         error_line(f"{prog}: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -70,6 +70,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     if not repo.is_dir():
         raise UsageError(f"--repo {repo}: no such directory")
     config = load_app_config(args.config, str(repo))
+    from coffee_maker.ai_providers.pricing import get_price_table
+
+    get_price_table()  # a bad price file is the user's to fix: exit 2 now, not mid-run
     if args.provider and args.provider not in config.providers:
         names = ", ".join(config.providers) or "none"
         raise UsageError(f"--provider {args.provider}: not a configured provider ({names})")
@@ -142,12 +145,13 @@ def exit_code(result: Any) -> int:
 
 
 def _priority_id(text: str | None) -> str | None:
-    from coffee_maker.autonomous.roadmap import normalize_id
+    """``--priority`` in its canonical spelling: an id, ``ID@LINE`` or ``@LINE``."""
+    from coffee_maker.autonomous.roadmap import normalize_ref
 
     if text is None:
         return None
     try:
-        return normalize_id(text)
+        return normalize_ref(text)
     except ValueError as exc:
         raise UsageError(f"--priority: {exc}") from None
 

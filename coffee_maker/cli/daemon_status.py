@@ -33,7 +33,7 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
         current["elapsed_seconds"] = int((datetime.now(UTC) - started).total_seconds())
     tracker = CostTracker(config.cost_controls)
     limits = config.cost_controls
-    priorities, roadmap_error = _priorities(repo, config, state)
+    priorities, roadmap_error, roadmap_warnings = _priorities(repo, config, state)
     for row in priorities:
         row["current"] = bool(current) and current.get("priority") == row["id"]
     return {
@@ -51,35 +51,38 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
         },
         "priorities": priorities,
         "roadmap_error": roadmap_error,
+        "roadmap_warnings": roadmap_warnings,
     }
 
 
 def _priorities(
     repo: Path, config: Any, state: RepoState
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Each roadmap priority with what the state remembers of it, and which one is next."""
+) -> tuple[list[dict[str, Any]], str | None, list[str]]:
+    """Each roadmap priority with what the state remembers of it, and which one is next;
+    then what stopped the roadmap from being read, and the parser's warnings."""
     from coffee_maker.autonomous.git_ops import GitError
     from coffee_maker.autonomous.planning import load_base_roadmap
-    from coffee_maker.autonomous.roadmap import RoadmapError, Status
+    from coffee_maker.autonomous.roadmap import RoadmapError
 
     try:
         roadmap = load_base_roadmap(repo, config)
     except RoadmapError as exc:
-        return [], "; ".join(exc.problems)
+        return [], "; ".join(exc.problems), []
     except GitError as exc:
-        return [], str(exc)
+        return [], str(exc), []
     upcoming = roadmap.next_planned(skip=lambda p: state.is_skipped(p.id))
-    status = {p.id: p.status for p in roadmap}
     rows = []
     for p in roadmap:
         record = state.record(p.id)
-        unmet = [d for d in p.dependencies if status[d] is not Status.COMPLETE]
+        unmet = [d for d in p.dependencies if not roadmap.is_complete(d)]
         rows.append(
             {
                 "id": p.id,
+                "ref": p.ref,  # ID@LINE when several headings share the id
+                "held": p.held,  # why the daemon does not pick it on its own
                 "title": p.title,
                 "status": p.status.value,
-                "next": upcoming is not None and p.id == upcoming.id,
+                "next": upcoming is not None and p is upcoming,
                 "waiting_for": unmet,
                 "attempts": record.get("attempts", 0),
                 "last_outcome": record.get("last_outcome"),
@@ -92,7 +95,7 @@ def _priorities(
                 "verdict": record.get("verdict"),
             }
         )
-    return rows, None
+    return rows, None, roadmap.warnings
 
 
 def _money(value: float, limit: float | None) -> str:
@@ -104,6 +107,8 @@ def _money(value: float, limit: float | None) -> str:
 
 
 def _note(p: dict[str, Any]) -> str:
+    from rich.markup import escape
+
     from coffee_maker.autonomous.state import review_note
 
     if p["current"]:
@@ -114,6 +119,8 @@ def _note(p: dict[str, Any]) -> str:
         return note
     if p["next"]:
         return "[bold]next[/]"
+    if p.get("held") and p["status"] == "Planned":
+        return "not picked on its own: " + escape(p["held"][0])
     if p["waiting_for"] and p["status"] == "Planned":
         return "waits for " + ", ".join(p["waiting_for"])
     return (p["last_error"] or "")[:120]
@@ -151,11 +158,13 @@ def render(status: dict[str, Any]) -> None:
     )
     if status.get("roadmap_error"):
         console.print(f"[red]roadmap: {escape(status['roadmap_error'])}[/]")
+    for warning in status.get("roadmap_warnings") or []:
+        console.print(f"[yellow]roadmap warning: {escape(warning)}[/]")
     table = Table(title="priorities")
     for column in ("id", "status", "attempts", "last outcome", "note"):
         table.add_column(column)
     for p in status["priorities"]:
-        row = (p["id"], p["status"], str(p["attempts"]), p["last_outcome"] or "")
+        row = (p.get("ref") or p["id"], p["status"], str(p["attempts"]), p["last_outcome"] or "")
         table.add_row(*map(escape, row), _note({**p, **_escaped(p)}))
     console.print(table)
 

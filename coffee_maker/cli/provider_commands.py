@@ -236,20 +236,23 @@ def switch(args: argparse.Namespace) -> int:
 
 
 def _file_default(text: str) -> str | None:
-    import yaml
+    from coffee_maker.ai_providers.yaml_files import parse_yaml_text
 
-    data = yaml.safe_load(text)
+    data = parse_yaml_text(text, "config")  # already checked by load_config: cannot fail
     return data.get("default_provider") if isinstance(data, dict) else None
 
 
 def _check_switched(text: str, name: str, path: os.PathLike[str]) -> None:
     """The edited text must still be a valid config whose default is ``name``."""
-    import yaml
-
-    from coffee_maker.ai_providers.provider_config import parse_config
+    from coffee_maker.ai_providers.provider_config import ConfigError, parse_config
+    from coffee_maker.ai_providers.yaml_files import YamlFileError, parse_yaml_text
 
     environ = {k: v for k, v in os.environ.items() if k != "DEFAULT_AI_PROVIDER"}
-    config = parse_config(yaml.safe_load(text), str(path), environ)
+    try:
+        data = parse_yaml_text(text, str(path))
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
+    config = parse_config(data, str(path), environ)
     if config.default_provider != name:
         raise RuntimeError(
             f"{path}: the edit did not take (default_provider is still "

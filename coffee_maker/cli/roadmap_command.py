@@ -44,12 +44,15 @@ def roadmap(args: argparse.Namespace) -> int:
         state = RepoState.load(repo)
     except StateError as exc:
         raise UsageError(str(exc)) from None
+    for warning in plan.warnings:  # on stderr, so the table on stdout stays clean
+        error_line(f"project-manager: warning: {warning}")
     _print(plan, state, path)
     return EXIT_OK
 
 
 def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
-    """One note per priority that needs one: next, running, blocked (why), waiting (on what)."""
+    """One note per priority that needs one (keyed by ``ref``): next, running, blocked
+    (why), held (why the daemon will not pick it on its own), waiting (on what)."""
     from coffee_maker.autonomous.roadmap import Status
     from coffee_maker.autonomous.state import review_note
 
@@ -60,26 +63,21 @@ def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
         record = state.record(priority.id)
         if current.get("priority") == priority.id:
             via = f" with {current['provider']}" if current.get("provider") else ""
-            notes[priority.id] = f"running: {current.get('step') or 'started'}{via}"
+            notes[priority.ref] = f"running: {current.get('step') or 'started'}{via}"
         elif state.is_blocked(priority.id):
             reason = record.get("blocked_reason") or "blocked"
-            notes[priority.id] = f"blocked by the daemon: {reason}"
+            notes[priority.ref] = f"blocked by the daemon: {reason}"
         elif priority.status is not Status.COMPLETE and (note := review_note(record)):
-            notes[priority.id] = note
-        elif following is not None and priority.id == following.id:
-            notes[priority.id] = "NEXT: the daemon takes this one"
+            notes[priority.ref] = note
+        elif priority is following:
+            notes[priority.ref] = "NEXT: the daemon takes this one"
+        elif priority.status is Status.PLANNED and priority.held:
+            notes[priority.ref] = f"held: {priority.held[0]}; run it with --priority"
         elif priority.status is Status.PLANNED:
-            waiting = [d for d in priority.dependencies if _incomplete(plan, d)]
+            waiting = [d for d in priority.dependencies if not plan.is_complete(d)]
             if waiting:
-                notes[priority.id] = "waiting for " + ", ".join(waiting)
+                notes[priority.ref] = "waiting for " + ", ".join(waiting)
     return notes
-
-
-def _incomplete(plan: Roadmap, priority_id: str) -> bool:
-    from coffee_maker.autonomous.roadmap import Status
-
-    dependency = plan.get(priority_id)
-    return dependency is None or dependency.status is not Status.COMPLETE
 
 
 def _print(plan: Roadmap, state: RepoState, path: Path) -> None:
@@ -92,7 +90,7 @@ def _print(plan: Roadmap, state: RepoState, path: Path) -> None:
     for column in ("id", "title", "status", "depends on", "attempts", "note"):
         table.add_column(column, justify="right" if column == "attempts" else "left")
     for priority in plan:
-        table.add_row(*_cells(priority, state.record(priority.id), notes.get(priority.id, "")))
+        table.add_row(*_cells(priority, state.record(priority.id), notes.get(priority.ref, "")))
     console = make_console()
     console.print(table)
     if not any(note.startswith("NEXT") for note in notes.values()):
@@ -106,10 +104,10 @@ def _cells(priority: Priority, record: dict[str, Any], note: str) -> list[str]:
     note = escape(note)
     if note.startswith("NEXT"):
         note = f"[bold green]{note}[/]"
-    elif note.startswith("blocked"):
+    elif note.startswith(("blocked", "held")):
         note = f"[red]{note}[/]"
     return [
-        escape(priority.id),
+        escape(priority.ref),
         escape(priority.title),
         f"[{style}]{status}[/]" if style else status,
         escape(", ".join(priority.dependencies) or "-"),

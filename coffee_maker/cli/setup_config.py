@@ -46,15 +46,15 @@ def base_document(existing: Path | None) -> tuple[str, bool]:
     """
     if existing is None or not existing.is_file():
         return _with_header(example_text()), False
-    import yaml
+    from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
 
-    text = existing.read_text(encoding="utf-8")
-    try:
-        if isinstance(yaml.safe_load(text), dict):
-            return text, True
-    except yaml.YAMLError:
-        pass
-    print(f"note: {existing} could not be read as YAML; starting from the documented example")
+    try:  # bounded: an alias bomb or a huge file must not reach the round-trip loader
+        if isinstance(read_yaml_file(existing), dict):
+            return existing.read_text(encoding="utf-8"), True
+        why = f"{existing}: expected a mapping at the top level"
+    except YamlFileError as exc:
+        why = str(exc)
+    print(f"note: {why}; starting from the documented example")
     return _with_header(example_text()), False
 
 
@@ -170,11 +170,10 @@ def _section(data: Any, name: str) -> Any:
 def validate(text: str, path: Path) -> AppConfig:
     """The config the daemon would load from ``text``; a failure here is our bug, not the
     user's, but it is still reported as the daemon would report it, and nothing is written."""
-    import yaml
-
     from coffee_maker.ai_providers.provider_config import ConfigError, parse_config
+    from coffee_maker.ai_providers.yaml_files import YamlFileError, parse_yaml_text
 
     try:
-        return parse_config(yaml.safe_load(text), str(path))
-    except ConfigError as exc:
+        return parse_config(parse_yaml_text(text, str(path)), str(path))
+    except (ConfigError, YamlFileError) as exc:
         raise UsageError(f"the resulting config would not be valid: {exc}") from None
