@@ -434,9 +434,7 @@ def changed_files(worktree: Worktree) -> list[str]:
 
 def untracked_files(worktree: Worktree) -> tuple[str, ...]:
     """Untracked, unignored paths now (a whole new folder as one ``dir/`` entry)."""
-    listing = _git(
-        worktree.path, "ls-files", "--others", "--exclude-standard", "--directory", "-z"
-    )
+    listing = _git(worktree.path, "ls-files", "--others", "--exclude-standard", "--directory", "-z")
     return tuple(sorted(p for p in listing.split("\0") if p))
 
 

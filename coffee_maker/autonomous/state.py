@@ -166,7 +166,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def review_note(record: dict[str, Any]) -> str | None:
-    """"awaiting review (...)" for a priority whose PR waits for a person, else None."""
+    """ "awaiting review (...)" for a priority whose PR waits for a person, else None."""
     where = record.get("pr_url") or record.get("branch") or "its branch"
     if record.get("last_outcome") == Outcome.SUCCESS.value:
         return f"awaiting review ({record.get('verdict') or 'passed'}): {where}"
