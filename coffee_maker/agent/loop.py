@@ -211,6 +211,8 @@ class Agent:
             return None
         result = self.workspace.run(self.test_command, self.settings.test_timeout)
         self._record("verification", command=self.test_command, result=result, passed=result.passed)
+        if result.interrupted:  # killed by a stop: no verdict, and nothing to publish
+            raise Interrupted("stop requested; the test run was killed")
         return result
 
     def _system(self, prompts: Prompts) -> str:

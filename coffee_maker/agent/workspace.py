@@ -17,12 +17,13 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pathspec
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
+from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 
 #: Build and test droppings that are never "a file the model changed".
@@ -51,6 +52,9 @@ class Workspace:
         sensitive_patterns: Sequence[str] = DEFAULT_SENSITIVE,
         secret_env_names: Iterable[str] = (),
         output_limit: int = 12000,
+        *,
+        sandbox: Sandbox | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
@@ -58,6 +62,8 @@ class Workspace:
         self.sensitive_patterns = [p.lower() for p in sensitive_patterns]
         self.secret_env_names = set(secret_env_names)
         self.output_limit = output_limit
+        self.sandbox = sandbox
+        self.should_stop = should_stop
 
     @classmethod
     def from_settings(cls, root: str | os.PathLike[str], settings: AgentSettings) -> Workspace:
@@ -299,13 +305,16 @@ class Workspace:
 
     # -- commands ---------------------------------------------------------------------------
     def run(self, command: str, timeout: float) -> CommandResult:
-        """Run a shell command in the root with a scrubbed environment (see commands.py)."""
+        """Run a shell command in the root with a scrubbed environment, in the sandbox
+        when there is one, killed when a stop is requested (see commands.py)."""
         return run_command(
             command,
             cwd=self.root,
             timeout=timeout,
             output_limit=self.output_limit,
             env=scrubbed_env(self.secret_env_names),
+            sandbox=self.sandbox,
+            should_stop=self.should_stop,
         )
 
     def truncate(self, text: str) -> str:

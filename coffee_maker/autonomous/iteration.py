@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
+from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
@@ -33,6 +34,7 @@ from coffee_maker.autonomous.planning import (
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, Roadmap
+from coffee_maker.autonomous.sandboxing import make_sandbox
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.logging import bind_context, get_logger
 
@@ -137,6 +139,10 @@ class Iteration:
     def publisher(self) -> PullRequestPublisher:
         return publishing.make_publisher(self.config, self.repo)
 
+    def sandbox_note(self) -> str | None:
+        """The line every PR body carries when model-written code ran unsandboxed."""
+        return NO_SANDBOX_NOTE if self.config.agent.sandbox.mode == "none" else None
+
     def preflight(self) -> None:
         """Fail before any money is spent on what would fail after: the PR's prerequisites."""
         if self.wants_pr() and not self.options.dry_run:
@@ -215,11 +221,16 @@ class Iteration:
         strategy = self.strategy(task_id)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
+        sandbox = make_sandbox(settings, repo=self.repo, worktree=worktree.path)
+        if sandbox is None:
+            log.warning(NO_SANDBOX_NOTE + ": the model's tests run with all of your rights")
         workspace = Workspace(
             worktree.path,
             sensitive_patterns=settings.sensitive_files,
             secret_env_names=settings.secret_env,
             output_limit=settings.output_limit,
+            sandbox=sandbox,
+            should_stop=self.should_stop,
         )
         test_command = self.test_command(worktree.path)
         limit = self.config.cost_controls.per_task_limit
@@ -296,6 +307,8 @@ class Iteration:
         tests = (
             workspace.run(test_command, self.config.agent.test_timeout) if test_command else None
         )
+        if tests is not None and tests.interrupted:
+            raise Interrupted("stop requested; the test run was killed")
         passed = tests is None or tests.passed
         return dataclasses.replace(
             result,
