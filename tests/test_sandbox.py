@@ -121,6 +121,18 @@ def test_the_home_the_ledger_and_the_env_file_cannot_be_read(user: User) -> None
     assert [s for s in secrets if s not in open_.output] == []  # the paths were right
 
 
+def test_no_capability_inside_can_lift_the_hiding(user: User) -> None:
+    """As root, a sandbox with capabilities could unmount the tmpfs over the home."""
+    result = user.run(
+        f"umount {user.home}; umount -l {user.home}; mount -o remount,rw /; "
+        f"cat {user.home}/.ssh/id_rsa; touch /usr/pwned; grep CapEff /proc/self/status",
+        user.sandbox(),
+    )
+    assert SSH_KEY.splitlines()[1] not in result.output
+    assert not Path("/usr/pwned").exists()
+    assert "CapEff:\t0000000000000000" in result.output
+
+
 def test_the_daemons_environment_is_invisible(user: User) -> None:
     marker = f"sandbox-test-marker-{os.getpid()}-{time.monotonic_ns()}"
     env = {"PATH": os.environ["PATH"], "COFFEE_MAKER_TEST_MARKER": marker}

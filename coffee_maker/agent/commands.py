@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -141,19 +143,9 @@ def run_command(
     if should_stop():
         return CommandResult(130, "[command not started: a stop was requested]", False, 0.0, True)
     argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
-    if sandbox is not None:
-        argv = sandbox.wrap(argv, cwd=cwd)
     started = clock()
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc, sandbox_init = _start(argv, cwd, env, sandbox)
     except OSError as exc:
         return CommandResult(127, f"could not start the command: {exc}", False, 0.0)
     assert proc.stdout is not None
@@ -168,6 +160,8 @@ def run_command(
         # group. On an exception (a second Ctrl-C) nothing is left running either.
         _kill_group(proc, KILL_GRACE if ending in ("timed out", "stopped") else 0.0)
         proc.wait()
+        if sandbox_init is not None:
+            sandbox_init.wait_gone()
     reader.join(KILL_GRACE)
     if not reader.is_alive():
         proc.stdout.close()
@@ -183,6 +177,85 @@ def run_command(
         clock() - started,
         interrupted=ending == "stopped",
     )
+
+
+def _start(
+    argv: list[str],
+    cwd: str | os.PathLike[str],
+    env: dict[str, str],
+    sandbox: Sandbox | None,
+) -> tuple[subprocess.Popen[bytes], _SandboxInit | None]:
+    """The process, and a watch on the sandbox's PID 1 (None without a sandbox)."""
+    if sandbox is None:
+        return _popen(argv, cwd, env, ()), None
+    info_read, info_write = os.pipe()
+    try:
+        proc = _popen(sandbox.wrap(argv, cwd=cwd, info_fd=info_write), cwd, env, (info_write,))
+    except OSError:
+        os.close(info_read)
+        raise
+    finally:
+        os.close(info_write)
+    return proc, _SandboxInit(info_read)
+
+
+def _popen(
+    argv: list[str], cwd: str | os.PathLike[str], env: dict[str, str], fds: tuple[int, ...]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        pass_fds=fds,
+    )
+
+
+class _SandboxInit:
+    """The sandbox's PID 1, to wait for its end.
+
+    bwrap can exit as soon as the command does, a moment before PID 1 has torn the PID
+    namespace down; waiting on a pidfd of PID 1 means that when ``run_command`` returns,
+    nothing the command started is alive. bwrap reports PID 1 on ``--info-fd`` in more
+    than one write: the report is read to its end in the background (closing the pipe
+    early would kill bwrap with SIGPIPE).
+    """
+
+    def __init__(self, info_fd: int) -> None:
+        self.pidfd: int | None = None
+        self._reader = threading.Thread(target=self._read, args=(info_fd,), daemon=True)
+        self._reader.start()
+
+    def _read(self, info_fd: int) -> None:
+        chunks = []
+        try:
+            while chunk := os.read(info_fd, 65536):
+                chunks.append(chunk)
+            self.pidfd = os.pidfd_open(int(json.loads(b"".join(chunks))["child-pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # bwrap failed to start, or PID 1 is already gone
+        finally:
+            os.close(info_fd)
+
+    def wait_gone(self) -> None:
+        """Once bwrap has exited: wait until PID 1 (and so every process inside) is gone."""
+        self._reader.join(KILL_GRACE)
+        pidfd = self.pidfd
+        if pidfd is None:
+            return
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if not poller.poll(KILL_GRACE * 1000):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                poller.poll(KILL_GRACE * 1000)
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float, should_stop: Callable[[], bool]) -> str:

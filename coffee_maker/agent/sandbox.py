@@ -59,6 +59,8 @@ NEVER_EXPOSED = (
     ".gcloud",
     ".env",
 )
+#: bwrap options that take one path (the others bind a path onto itself).
+ONE_PATH = ("tmpfs", "remount-ro")
 #: Directory names whose parent is a tool's install prefix (``<prefix>/bin/node``).
 _BIN_DIRS = ("bin", "sbin", "shims")
 FIX = (
@@ -72,9 +74,10 @@ NO_SANDBOX_NOTE = "Model-written code ran WITHOUT a sandbox (agent.sandbox: none
 class Sandbox:
     """What a sandboxed command may see and change; :meth:`wrap` makes the command line.
 
-    ``hidden`` directories become empty tmpfs (the user's homes always are); ``readonly``
-    ones are bound read-only again inside them (e.g. the checkout's ``.git`` a linked
-    worktree needs); ``writable`` ones are bound read-write.
+    ``hidden`` directories become empty, read-only tmpfs (the user's homes always are
+    hidden, and stay writable for caches); ``readonly`` ones are bound read-only again
+    inside them (e.g. the checkout's ``.git`` a linked worktree needs); ``writable`` ones
+    are bound read-write.
     """
 
     writable: tuple[Path, ...] = ()
@@ -82,16 +85,27 @@ class Sandbox:
     readonly: tuple[Path, ...] = ()
     network: bool = False
 
-    def wrap(self, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None) -> list[str]:
-        """``argv`` as a bwrap command line, run in ``cwd`` (default: the first writable dir)."""
+    def wrap(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        info_fd: int | None = None,
+    ) -> list[str]:
+        """``argv`` as a bwrap command line, run in ``cwd`` (default: the first writable dir).
+
+        ``info_fd``: where bwrap reports the sandbox's PID 1 (see ``--info-fd``).
+        """
         where = Path(cwd) if cwd is not None else (self.writable[0] if self.writable else "/")
         args = [bwrap_path(), "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts"]
         if not self.network:
             args.append("--unshare-net")
+        if info_fd is not None:
+            args += ["--info-fd", str(info_fd)]
         args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for kind, path in self.mounts():
-            args += ["--tmpfs", path] if kind == "tmpfs" else [f"--{kind}", path, path]
+            args += [f"--{kind}", path] if kind in ONE_PATH else [f"--{kind}", path, path]
         return [*args, "--chdir", str(where), "--", *argv]
 
     def mounts(self) -> list[tuple[str, str]]:
@@ -105,7 +119,11 @@ class Sandbox:
         entries += [(2, p) for p in writable]
         kinds = ("tmpfs", "ro-bind", "bind")
         ordered = sorted(dict.fromkeys(entries), key=lambda e: (len(e[1].parts), e[0]))
-        return [(kinds[order], str(path)) for order, path in ordered]
+        mounts = [(kinds[order], str(path)) for order, path in ordered]
+        # Empty and read-only once everything inside is in place, so a write there fails
+        # loudly instead of vanishing with the tmpfs; a home stays writable (caches).
+        keep = {*_existing_dirs(home_dirs()), *readonly, *writable}
+        return mounts + [("remount-ro", str(p)) for p in hidden if p not in keep]
 
 
 def home_dirs() -> list[Path]:
