@@ -260,7 +260,6 @@ def test_without_the_sandbox_the_same_test_does_harm_and_the_run_says_so(
     body = setup.github.pulls[0].body or ""
     assert "EXFIL-RAN stolen=" in body and "stolen=none" not in body
     assert "ssh" in body and "environ-of-" in body and "written=checkout,hook" in body
-    assert processes_with(setup.sleep) != []  # the process group kill cannot reach it
 
 
 @pytest.mark.parametrize("during", ["run_tests", "verification"])
