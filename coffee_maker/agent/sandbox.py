@@ -151,15 +151,21 @@ def _existing_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def toolchain_dirs(hidden: Sequence[Path], path_env: str | None = None) -> list[Path]:
-    """The install prefixes of the interpreter and the usual tools that a hidden directory
-    would otherwise take away (pyenv shims are shell scripts reading ``~/.pyenv``)."""
+    """The install prefixes of the interpreter and the usual tools that hiding the home
+    would otherwise take away (pyenv shims are shell scripts reading ``~/.pyenv``).
+
+    Only directories in a home, never inside another hidden directory (the checkout,
+    the state or config dir), never a home itself or anything holding a credential.
+    """
     homes = _existing_dirs(home_dirs())
     secrets = [home / name for home in homes for name in NEVER_EXPOSED]
     path_env = os.environ.get("PATH", "") if path_env is None else path_env
 
     def allowed(candidate: Path) -> bool:
-        if not any(h in candidate.parents for h in hidden):
-            return False  # not hidden: nothing to re-expose
+        if not any(h in candidate.parents for h in homes):
+            return False  # not in a home: either visible anyway or never to be re-exposed
+        if any(h in candidate.parents for h in hidden if h not in homes):
+            return False  # inside the checkout, the state or the config dir
         for blocked in [*hidden, *homes, *secrets]:
             if candidate == blocked or candidate in blocked.parents:
                 return False  # it would uncover a hidden dir, a home or a credential
