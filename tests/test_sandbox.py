@@ -227,6 +227,29 @@ def test_no_network_unless_the_config_allows_it(user: User) -> None:
         server.sock.close()
 
 
+def test_the_host_container_socket_cannot_be_reached(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket on a read-only mount still accepts connections: docker's would be root."""
+    path = user.home.parent / "docker.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+    monkeypatch.setattr(sandbox_module, "HOST_SOCKETS", (str(path),))
+    connect = (
+        f'{sys.executable} -c "import socket\n'
+        f"socket.socket(socket.AF_UNIX).connect('{path}')\n"
+        "print('connected')\""
+    )
+    try:
+        boxed = user.run(connect, user.sandbox())
+        open_ = user.run(connect, None)
+    finally:
+        server.close()
+    assert "connected" not in boxed.output and "Connection refused" in boxed.output
+    assert "connected" in open_.output
+
+
 def test_no_process_outlives_the_command(user: User) -> None:
     marker = unique_sleep()
     try:

@@ -59,6 +59,14 @@ NEVER_EXPOSED = (
     ".gcloud",
     ".env",
 )
+#: Host sockets that hand out root: a read-only mount does not stop connecting to them,
+#: so /dev/null is bound over each that exists.
+HOST_SOCKETS = (
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/podman/podman.sock",
+    "/run/containerd/containerd.sock",
+)
 #: bwrap options that take one path (the others bind a path onto itself).
 ONE_PATH = ("tmpfs", "remount-ro")
 #: Directory names whose parent is a tool's install prefix (``<prefix>/bin/node``).
@@ -105,12 +113,16 @@ class Sandbox:
             args += ["--info-fd", str(info_fd)]
         args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for kind, path in self.mounts():
-            args += [f"--{kind}", path] if kind in ONE_PATH else [f"--{kind}", path, path]
+            if kind == "null":
+                args += ["--ro-bind", "/dev/null", path]
+            else:
+                args += [f"--{kind}", path] if kind in ONE_PATH else [f"--{kind}", path, path]
         return [*args, "--chdir", str(where), "--", *argv]
 
     def mounts(self) -> list[tuple[str, str]]:
         """``(kind, path)`` in the order bwrap must apply them: outer before inner, and at
-        the same depth hide, then re-expose read-only, then writable."""
+        the same depth hide, then re-expose read-only, then writable; then the hidden
+        dirs made read-only, then /dev/null over the host's container sockets."""
         hidden = _existing_dirs([*home_dirs(), *_runtime_dirs(), *self.hidden])
         readonly = _existing_dirs([*self.readonly, *toolchain_dirs(hidden)])
         writable = _existing_dirs(self.writable)
@@ -123,7 +135,9 @@ class Sandbox:
         # Empty and read-only once everything inside is in place, so a write there fails
         # loudly instead of vanishing with the tmpfs; a home stays writable (caches).
         keep = {*_existing_dirs(home_dirs()), *readonly, *writable}
-        return mounts + [("remount-ro", str(p)) for p in hidden if p not in keep]
+        mounts += [("remount-ro", str(p)) for p in hidden if p not in keep]
+        sockets = dict.fromkeys(os.path.realpath(p) for p in HOST_SOCKETS if os.path.exists(p))
+        return mounts + [("null", p) for p in sockets]
 
 
 def home_dirs() -> list[Path]:
