@@ -19,7 +19,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pathspec
@@ -28,6 +28,7 @@ import regex
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
 from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.agent.write_policy import WritePolicy
+from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 
 #: Build and test droppings that are never "a file the model changed".
@@ -60,6 +61,9 @@ class Workspace:
         secret_env_names: Iterable[str] = (),
         output_limit: int = 12000,
         protected_patterns: Sequence[str] = (),
+        *,
+        sandbox: Sandbox | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
@@ -68,6 +72,8 @@ class Workspace:
         self.secret_env_names = set(secret_env_names)
         self.output_limit = output_limit
         self.write_policy = WritePolicy(protected_patterns)
+        self.sandbox = sandbox
+        self.should_stop = should_stop
 
     @classmethod
     def from_settings(cls, root: str | os.PathLike[str], settings: AgentSettings) -> Workspace:
@@ -365,7 +371,8 @@ class Workspace:
     def run(
         self, command: str, timeout: float, variables: Mapping[str, str] | None = None
     ) -> CommandResult:
-        """Run a shell command in the root with a scrubbed environment (see commands.py);
+        """Run a shell command in the root with a scrubbed environment, in the sandbox
+        when there is one, killed when a stop is requested (see commands.py);
         ``variables`` (the test environment's ``PATH``, ...) are set on top."""
         return run_command(
             command,
@@ -373,6 +380,8 @@ class Workspace:
             timeout=timeout,
             output_limit=self.output_limit,
             env=scrubbed_env(self.secret_env_names) | dict(variables or {}),
+            sandbox=self.sandbox,
+            should_stop=self.should_stop,
         )
 
     def truncate(self, text: str) -> str:

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -141,6 +141,13 @@ class CostControls(_Strict):
     warn_threshold: float = Field(0.8, gt=0, le=1)
 
 
+class SandboxSettings(_Strict):
+    """``agent.sandbox``: where code the model wrote runs. ``none`` runs it as the user."""
+
+    mode: Literal["bwrap", "none"] = "bwrap"
+    network: bool = False  # some test suites need it; off, the sandbox has loopback only
+
+
 class AgentSettings(_Strict):
     max_steps: int = Field(60, gt=0)
     max_repairs: int = Field(2, ge=0)
@@ -155,6 +162,13 @@ class AgentSettings(_Strict):
     secret_env: list[str] = Field(default_factory=list)
     #: Replaces the default when set; ``[]`` lets the model change any path.
     protected_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_PROTECTED))
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _sandbox_shorthand(cls, value: Any) -> Any:
+        """``agent.sandbox: none`` (or ``bwrap``) is short for ``{mode: none}``."""
+        return {"mode": value} if isinstance(value, str) else value
 
 
 class DaemonSettings(_Strict):

@@ -22,6 +22,7 @@ from typing import Any
 from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
 from coffee_maker.agent.loop import resume_status
 from coffee_maker.agent.verification import Verifier
+from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
@@ -35,6 +36,7 @@ from coffee_maker.autonomous.planning import (
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
+from coffee_maker.autonomous.roadmap import Priority, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import (
     Bench,
@@ -173,6 +175,9 @@ class Iteration:
             pull_requests=self.wants_pr(),
             stop_at_first_bad=stop_at_first_bad,
         )
+    def sandbox_note(self) -> str | None:
+        """The line every PR body carries when model-written code ran unsandboxed."""
+        return NO_SANDBOX_NOTE if self.config.agent.sandbox.mode == "none" else None
 
     def preflight(self) -> None:
         """Raise :class:`preflight.PreflightError` for the first check that fails."""
@@ -263,6 +268,8 @@ class Iteration:
         strategy = self.strategy(task_id)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
+        if self.sandbox_note():
+            log.warning(NO_SANDBOX_NOTE + ": the model's tests run with all of your rights")
         self._step("environment", f"{priority.id}: preparing the tests")
         bench = build_bench(
             self.config,
@@ -279,8 +286,15 @@ class Iteration:
             worktree, environment_files=git_ops.untracked_files(worktree)
         )
         try:
-            workspace = Workspace.from_settings(worktree.path, settings)
-            workspace.sandbox, workspace.should_stop = bench.sandbox, self.should_stop
+            workspace = Workspace(
+                worktree.path,
+                sensitive_patterns=settings.sensitive_files,
+                secret_env_names=settings.secret_env,
+                output_limit=settings.output_limit,
+                protected_patterns=publishing.protected_patterns(self.config),
+                sandbox=bench.sandbox,
+                should_stop=self.should_stop,
+            )
             ready_on_preexisting = self.config.daemon.ready_on_preexisting_failures
             verifier = bench.verifier(workspace, ready_on_preexisting)
             limit = self.config.cost_controls.per_task_limit
@@ -368,10 +382,6 @@ class Iteration:
         files = git_ops.changed_files(worktree)
         if not files or result.status not in (Status.NO_CHANGES, Status.SUCCESS):
             return result
-        run, _ = verifier.current()
-        if run is not None and run.interrupted:
-            raise Interrupted("stop requested while the tests ran")
-        judgement = verifier.judge(run.report if run else None)
         return dataclasses.replace(
             result,
             status=resume_status(judgement),
@@ -381,12 +391,6 @@ class Iteration:
             report=run.report if run else None,
             judgement=judgement,
         )
-
-    def sandbox_note(self) -> str | None:
-        """Said in every PR body when model-written code ran without a sandbox."""
-        if self.config.agent.sandbox.mode == "none":
-            return "Model-written code (tests, setup) ran WITHOUT a sandbox (agent.sandbox: none)."
-        return None
 
     def _bench_problem(self, priority: Priority, branch: str, reason: str) -> IterationResult:
         """The tests cannot run before any change: not the model's failure, no attempt."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env
 from coffee_maker.agent.result import Interrupted
-from coffee_maker.agent.sandbox import Sandbox, make_sandbox
+from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.agent.test_report import TestReport
 from coffee_maker.agent.verification import TestSuite, Verifier
 from coffee_maker.agent.workspace import Workspace
@@ -38,6 +38,7 @@ from coffee_maker.autonomous.environment import (
     environments_dir,
     prepare_environment,
 )
+from coffee_maker.autonomous.sandboxing import make_sandbox
 from coffee_maker.autonomous.state import atomic_write_json, state_dir
 from coffee_maker.paths import package_cache_dir, user_state_dir
 from coffee_maker.secrets import redact_text
@@ -185,8 +186,13 @@ def _baseline(
     cached = report is not None
     if report is None:
         on_step(f"running the tests once before any change: {bench.suite.command}")
-        workspace = Workspace.from_settings(worktree, settings)
-        workspace.sandbox, workspace.should_stop = bench.sandbox, should_stop
+        workspace = Workspace(
+            worktree,
+            secret_env_names=settings.secret_env,
+            output_limit=settings.output_limit,
+            sandbox=bench.sandbox,
+            should_stop=should_stop,
+        )
         run = bench.verifier(workspace, False).run()
         assert run is not None
         if run.interrupted:

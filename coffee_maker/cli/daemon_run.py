@@ -27,6 +27,9 @@ from coffee_maker.cli.common import (
 )
 
 PROG = "code-developer"
+NO_SANDBOX_WARNING = (
+    "agent.sandbox: none - code the model writes (its tests) runs with all of your rights"
+)
 
 
 class ProgressLine:
@@ -76,6 +79,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.provider and args.provider not in config.providers:
         names = ", ".join(config.providers) or "none"
         raise UsageError(f"--provider {args.provider}: not a configured provider ({names})")
+    _check_sandbox(config, dry_run=args.dry_run)
     options = RunOptions(
         repo=repo,
         provider=args.provider,
@@ -110,6 +114,23 @@ def run_daemon(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _check_sandbox(config: Any, *, dry_run: bool) -> None:
+    """No model-written code may run unsandboxed by accident: without a working bwrap the
+    daemon refuses to start (exit 2) unless the config says ``agent.sandbox: none``."""
+    if config.agent.sandbox.mode == "none":
+        if not dry_run:
+            error_line(f"{PROG}: warning: {NO_SANDBOX_WARNING}")
+        return
+    from coffee_maker.agent.sandbox import sandbox_problem
+
+    problem = sandbox_problem()
+    if problem is None:
+        return
+    if not dry_run:
+        raise UsageError(f"agent.sandbox: {problem}")
+    error_line(f"{PROG}: warning: agent.sandbox: {problem}")
 
 
 def _run(daemon: Any, single: bool) -> int:
