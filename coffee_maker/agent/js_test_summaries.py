@@ -115,8 +115,9 @@ def parse_mocha(text: str) -> Summary | None:
         if not match:
             index += 1
             continue
-        parts, title = [], match.group(2)
-        while not title.rstrip().endswith(":") and index + 1 < len(lines):
+        parts, title, first = [], match.group(2), index
+        # A title spans a line per enclosing suite and ends with ":" (at most a few lines).
+        while not title.rstrip().endswith(":") and index + 1 < min(len(lines), first + 12):
             parts.append(title.strip())
             index += 1
             title = lines[index]

@@ -243,40 +243,34 @@ def judge(
         return verdict(Verdict.PASSED, f" ({after.counts_text()}; {base})")
     counts = f"{after.counts_text()}; {base}"
     if baseline is None or _failing(baseline) == 0:
-        return _named(verdict, Verdict.NEW_FAILURES, after, after.failed, counts)
-    if after.failed and (baseline.failed or _failing(baseline) == 0):
+        return _new(verdict, after, after.failed, (), counts)
+    old = sorted(set(after.failed) & set(baseline.failed))
+    if after.failed and baseline.failed:
         new = sorted(set(after.failed) - set(baseline.failed))
-        unnamed_more = (after.failed_count or 0) > len(after.failed) and (
-            after.failed_count or 0
-        ) > (baseline.failed_count or 0)
+        # More failures counted than named, and more than the baseline had: some are new.
+        unnamed_more = len(after.failed) < (after.failed_count or 0) > (baseline.failed_count or 0)
         if new or unnamed_more:
-            return _named(verdict, Verdict.NEW_FAILURES, after, new, counts)
-        same = "the same failure" if len(after.failed) == 1 else "the same failures"
-        return verdict(
-            Verdict.PREEXISTING_ONLY,
-            f": {_names(after.failed)} (baseline had {same})",
-            (),
-            after.failed,
-        )
-    # Names unknown on one side: compare counts, and say so.
+            return _new(verdict, after, new, old, counts)
+        same = "the same failure" if len(old) == 1 else "the same failures"
+        return verdict(Verdict.PREEXISTING_ONLY, f": {_names(old)} (baseline had {same})", (), old)
+    # Names unknown on one side: compare the counts, and say so.
     before = _failing(baseline)
     if failing is not None and before is not None and failing <= before:
         return verdict(Verdict.PREEXISTING_ONLY, f" (counts only: {counts})", (), after.failed)
     if failing is None and before is None and after.exit_code == baseline.exit_code:
-        return verdict(
-            Verdict.PREEXISTING_ONLY, f" (counts only: exit {after.exit_code}, as in the baseline)"
-        )
+        detail = f" (counts only: exit {after.exit_code}, as in the baseline)"
+        return verdict(Verdict.PREEXISTING_ONLY, detail)
     return verdict(Verdict.NEW_FAILURES, f" (counts only: {counts})", after.failed)
 
 
-def _named(verdict, kind: Verdict, report: TestReport, names: Sequence[str], counts: str):
-    if names:
-        return verdict(kind, f": {_names(names)} ({counts})", names)
-    if _failing(report) is None:
-        return verdict(
-            kind, f": the command exited {report.exit_code} and named no failing test ({counts})"
-        )
-    return verdict(kind, f" ({counts})")
+def _new(verdict, report: TestReport, new: Sequence[str], old: Sequence[str], counts: str):
+    """A new-failures judgement naming the new ones (or saying that none was named)."""
+    if new:
+        return verdict(Verdict.NEW_FAILURES, f": {_names(new)} ({counts})", new, old)
+    if report.failed:  # every named failure is old, but more failed than were named
+        return verdict(Verdict.NEW_FAILURES, f" (counts only: {counts})", (), old)
+    why = f"the command exited {report.exit_code} and named no failing test"
+    return verdict(Verdict.NEW_FAILURES, f": {why} ({counts})", (), old)
 
 
 def _failing(report: TestReport) -> int | None:
@@ -313,11 +307,9 @@ def _baseline_text(baseline: TestReport | None) -> str:
         return f"baseline exit {baseline.exit_code}"
     if baseline.passed is None:
         return f"baseline {failing} failed" if failing else "baseline exit 0"
-    return (
-        f"baseline {failing} failed, {baseline.passed} passed"
-        if failing
-        else (f"baseline {baseline.passed} passed")
-    )
+    if failing:
+        return f"baseline {failing} failed, {baseline.passed} passed"
+    return f"baseline {baseline.passed} passed"
 
 
 def _names(names: Sequence[str], budget: int = 160) -> str:
@@ -346,16 +338,18 @@ def repair_excerpt(report: TestReport, names: Sequence[str], limit: int) -> str:
         return _fit(_around_error(report), limit)
     pieces: list[str] = []
     share = max(300, limit // len(names))
-    used = 0
+    remaining = limit
     for index, name in enumerate(names):
-        remaining = limit - used
-        if remaining < 120:
-            pieces.append(f"[... {len(names) - index} more failing tests not shown ...]")
+        left = len(names) - index
+        marker = f"[... {left} more failing tests not shown ...]"
+        room = min(share, remaining - (len(marker) + 1 if left > 1 else 0))
+        body_room = room - len(name) - 10
+        if body_room < 80:
+            pieces.append(marker)
             break
         body = report.failure_details.get(name) or _cut_around(report.output, name)
-        piece = f"--- {name} ---\n{_fit(body, min(share, remaining) - len(name) - 10)}"
-        pieces.append(piece)
-        used += len(piece) + 1
+        pieces.append(f"--- {name} ---\n{_fit(body, body_room)}")
+        remaining -= len(pieces[-1]) + 1
     return "\n".join(pieces)
 
 

@@ -37,10 +37,13 @@ class Summary:
     failed: list[str] = field(default_factory=list)
     details: dict[str, str] = field(default_factory=dict)
     broken: str | None = None
+    _seen: set[str] = field(default_factory=set, repr=False)
 
     def fail(self, name: str, detail: str = "") -> str:
+        """Record a failing test (once); returns the cleaned name it is recorded under."""
         name = clean_name(name)
-        if name and name not in self.failed:
+        if name and name not in self._seen:
+            self._seen.add(name)
             self.failed.append(name)
         if name and detail.strip():
             self.details.setdefault(name, detail.strip("\n"))
@@ -65,7 +68,7 @@ def first_error_line(text: str) -> str | None:
 def _counts(text: str) -> dict[str, int]:
     """``"2 failed, 10 passed, 1 error"`` → ``{"failed": 2, "passed": 10, "error": 1}``."""
     counts: dict[str, int] = {}
-    for number, word in re.findall(r"(\d+) ([a-z]+(?: [a-z]+)?)", text):
+    for number, word in re.findall(r"(\d+) ([a-z]+)", text):
         key = word.rstrip("s") if word.endswith(("errors", "warnings", "tests")) else word
         counts[key] = counts.get(key, 0) + int(number)
     return counts
@@ -162,8 +165,11 @@ def parse_pytest(text: str) -> Summary | None:
             detail = sections.get(nodeid, "")
             why = first_error_line(detail) or "see the output"
             summary.broken = f"collection error in {clean_name(nodeid)}: {why}"
-    if unusable and summary.broken is None and not finals:
-        summary.broken = f"pytest could not run: {clean_name(unusable.group(1))[:200]}"
+    if unusable and summary.broken is None:
+        # "ERROR: usage: ..." is followed by the line that says what was wrong.
+        usage = re.search(r"^.*: error: .*$", text, re.M)
+        line = usage.group(0) if usage else unusable.group(1)
+        summary.broken = f"pytest could not run: {clean_name(line)[:200]}"
     if summary.broken is None and re.search(r"Interrupted: \d+ errors? during collection", text):
         summary.broken = "collection errors: " + (first_error_line(text) or "see the output")
     return summary
@@ -194,7 +200,6 @@ def _pytest_sections(lines: list[str]) -> dict[str, str]:
 _UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in ", re.M)
 _UNITTEST_RESULT = re.compile(r"^(OK|FAILED|NO TESTS RAN)(?: \((.*)\))?\s*$", re.M)
 _UNITTEST_HEAD = re.compile(r"^(FAIL|ERROR|UNEXPECTED SUCCESS): (\S+) \(([^)]*)\)", re.M)
-_UNITTEST_RULE = re.compile(r"^(=|-){20,}$")
 _IMPORT_FAILED = ("unittest.loader._FailedTest", "unittest.loader.ModuleImportFailure")
 
 
@@ -216,11 +221,8 @@ def parse_unittest(text: str) -> Summary | None:
     summary.skipped = counts.get("skipped", 0) + counts.get("expected failures", 0)
     summary.passed = max(0, summary.collected - summary.failed_count - summary.skipped)
     lines = text.splitlines()
-    starts = {m.start(): m for m in _UNITTEST_HEAD.finditer(text)}
-    offset = 0
     for index, line in enumerate(lines):
-        match = starts.get(offset)
-        offset += len(line) + 1
+        match = _UNITTEST_HEAD.match(line)
         if match is None:
             continue
         name, where = match.group(2), match.group(3)
@@ -270,7 +272,8 @@ def parse_go(text: str) -> Summary | None:
             summary.fail(name)  # failed with no failing test: a panic, a timeout, TestMain
         pending = []
     # A test with subtests fails when one of them does: name the subtest only.
-    leaves = {k: v for k, v in outcomes.items() if not any(o.startswith(k + "/") for o in outcomes)}
+    parents = {test_id.rsplit("/", 1)[0] for test_id in outcomes if "/" in test_id}
+    leaves = {k: v for k, v in outcomes.items() if k not in parents}
     for test_id, (outcome, at) in sorted(leaves.items()):
         if outcome == "FAIL":
             indent = len(lines[at]) - len(lines[at].lstrip())
@@ -319,9 +322,13 @@ def parse_cargo(text: str) -> Summary | None:
             details[match.group(1)] = _block(
                 lines, index, lambda s: bool(_CARGO_STDOUT.match(s) or s == "failures:"), 80
             )
-    for name, outcome in _CARGO_TEST.findall(text):
-        if outcome == "FAILED":
-            summary.fail(name, details.get(name, ""))
+    named = [name for name, outcome in _CARGO_TEST.findall(text) if outcome == "FAILED"]
+    for index, line in enumerate(lines):  # the closing list, also printed with --quiet
+        if line == "failures:":
+            listed = _block(lines, index, lambda s: not s.startswith("    "))
+            named += [s.strip() for s in listed.splitlines()]
+    for name in named:
+        summary.fail(name, details.get(name, ""))
     if compile_failed:
         why = first_error_line(text) or clean_name(compile_failed.group(0))
         summary.broken = f"cargo could not compile the tests: {why}"
