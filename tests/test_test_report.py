@@ -498,6 +498,16 @@ def test_passed_names_the_counts_and_the_baseline(runs):
     assert judge(skipped, baseline).text == "passed (1 passed, 1 skipped; baseline 1 passed)"
 
 
+@pytest.mark.parametrize("junit", [True, False])
+def test_an_unexpected_pass_ran_and_an_expected_failure_is_not_a_failure(runs, junit):
+    tests = {
+        "test_x.py": "import pytest\n\n@pytest.mark.xfail\ndef test_xpass():\n    pass\n\n"
+        "@pytest.mark.xfail\ndef test_xfail():\n    assert False\n"
+    }
+    judgement = judge(runs(tests, junit=junit), None)
+    assert judgement.text == "passed (1 passed, 1 skipped; no baseline)"
+
+
 def test_new_failures_are_named(runs):
     baseline = runs({"test_a.py": OK})
     after = runs({"test_a.py": OK, "test_new.py": NEW_BUG})

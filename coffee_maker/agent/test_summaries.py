@@ -152,7 +152,7 @@ def parse_pytest(text: str) -> Summary | None:
     summary = Summary()
     if finals:
         counts = _counts(finals[-1].group(1))
-        summary.passed = counts.get("passed", 0)
+        summary.passed = counts.get("passed", 0) + counts.get("xpassed", 0)
         summary.skipped = counts.get("skipped", 0) + counts.get("xfailed", 0)
         summary.failed_count = counts.get("failed", 0) + counts.get("error", 0)
         summary.collected = sum(counts.get(k, 0) for k in _PYTEST_WORDS - {"deselected"})
