@@ -23,6 +23,7 @@ from coffee_maker.agent.test_report import (
     TestReport,
     Verdict,
     judge,
+    junit_command,
     repair_excerpt,
     strip_ansi,
 )
@@ -407,6 +408,39 @@ def test_an_unknown_runner_is_judged_by_its_exit_code():
     assert judge(failing, failing).text == (
         "pre-existing failures only (counts only: exit 2, as in the baseline)"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "writes_junit"),
+    [
+        ("python -m pytest -q", True),
+        ("python3.11 -m pytest tests", True),
+        ("/opt/venv/bin/python -m pytest", True),
+        ("pytest -x", True),
+        (".venv/bin/pytest", True),
+        ("python test.py", False),
+        ("tox", False),
+        ("make test", False),
+        ("pytest && ruff check .", False),
+        ("pytest; echo done", False),
+        ("pytest $(cat args)", False),
+        ("python -m pytest 'unclosed", False),
+        ("python -m pytest.something", False),
+    ],
+)
+def test_junit_is_asked_for_only_from_a_single_pytest_invocation(command, writes_junit):
+    result = junit_command(command, "/tmp/out dir/junit.xml")
+    assert result == (f"{command} --junitxml='/tmp/out dir/junit.xml'" if writes_junit else None)
+
+
+def test_the_junit_command_really_writes_the_report(sample, tmp_path):
+    path = tmp_path / "report dir" / "junit.xml"
+    path.parent.mkdir()
+    code, output, _ = run(
+        junit_command("python -m pytest -p no:cacheprovider -q", str(path)), sample
+    )
+    report = TestReport.from_run(code, output, junit_xml=path.read_text(), runner="pytest")
+    assert (report.source, report.failed) == ("junit", SAMPLE_FAILED)
 
 
 # --- strip_ansi and the JUnit guard -------------------------------------------------------

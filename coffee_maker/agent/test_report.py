@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -171,6 +172,28 @@ class TestReport:
         if self.skipped:
             parts.append(f"{self.skipped} skipped")
         return ", ".join(parts) or f"exit {self.exit_code}"
+
+
+def junit_command(command: str, junit_path: str) -> str | None:
+    """``command`` made to write pytest's JUnit XML to ``junit_path``; None when it cannot.
+
+    Only a command that is exactly one pytest invocation (``pytest ...``, ``python -m pytest
+    ...``) gets ``--junitxml``; anything with shell operators, or tox, make and the like, is
+    read from its output instead. Delete ``junit_path`` before each run: a stale file would
+    describe an earlier run.
+    """
+    if re.search(r"[;&|<>`$()\n]", command):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    python = len(words) >= 3 and re.fullmatch(r"(?:\S*/)?python[\d.]*", words[0])
+    if (python and words[1:3] == ["-m", "pytest"]) or (
+        words and re.fullmatch(r"(?:\S*/)?pytest", words[0])
+    ):
+        return f"{command} --junitxml={shlex.quote(junit_path)}"
+    return None
 
 
 # --- The verdict --------------------------------------------------------------------------
