@@ -107,6 +107,19 @@ def test_test_files_in_tooling_directories_do_not_count(tmp_path, path):
     assert detect_tests(tmp_path) is None
 
 
+def test_the_reason_stays_one_line_whatever_the_names_hold(tmp_path):
+    write(tmp_path, {"we\nird\x1b[31m/test_x.py": PASSING_TEST})
+    assert detect_tests(tmp_path).reason == (
+        "test files we?ird?[31m/test_*.py found (pytest runs unittest tests too)"
+    )
+    text = package({"test": "jest"}, packageManager="pnpm@9\nInjected: line")
+    node = write(tmp_path / "node", {"package.json": text})
+    assert (
+        detect_tests(node).reason
+        == "package.json scripts.test, packageManager pnpm@9?Injected: line"
+    )
+
+
 def test_the_walk_is_bounded_in_depth_and_ignores_symlink_loops(tmp_path):
     deep = "/".join(f"d{i}" for i in range(detection.MAX_WALK_DEPTH + 1))
     write(tmp_path, {f"{deep}/test_deep.py": PASSING_TEST})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from coffee_maker.agent.test_summaries import Summary, _block, _counts, first_error_line
+from coffee_maker.agent.test_summaries import Summary, first_error_line, lines_until, word_counts
 
 _JEST_TESTS = re.compile(r"^Tests:\s+(.*\d+ total)\s*$", re.M)
 _JEST_BULLET = re.compile(r"^\s*● (.+)$")
@@ -22,7 +22,7 @@ def parse_jest(text: str) -> Summary | None:
         return None
     if not tests:
         return Summary(passed=0, failed_count=0, skipped=0, collected=0)
-    counts = _counts(tests[-1])
+    counts = word_counts(tests[-1])
     summary = Summary(
         passed=counts.get("passed", 0),
         collected=counts.get("total", 0),
@@ -38,7 +38,7 @@ def parse_jest(text: str) -> Summary | None:
         bullet = _JEST_BULLET.match(line)
         if not bullet or bullet.group(1).strip() in ("Console",):
             continue
-        detail = _block(
+        detail = lines_until(
             lines,
             index,
             lambda s: bool(
@@ -67,7 +67,7 @@ def parse_vitest(text: str) -> Summary | None:
         if "No test files found, exiting with code" in text:
             return Summary(passed=0, failed_count=0, skipped=0, collected=0)
         return None
-    counts = _counts(tests[-1][0])
+    counts = word_counts(tests[-1][0])
     summary = Summary(
         passed=counts.get("passed", 0),
         collected=int(tests[-1][1]),
@@ -78,7 +78,7 @@ def parse_vitest(text: str) -> Summary | None:
         match = _VITEST_FAIL.match(line)
         if not match:
             continue
-        detail = _block(
+        detail = lines_until(
             lines, index, lambda s: bool(_VITEST_FAIL.match(s) or _VITEST_RULE.match(s))
         )
         name = summary.fail(match.group(1), detail)
@@ -122,7 +122,7 @@ def parse_mocha(text: str) -> Summary | None:
             index += 1
             title = lines[index]
         parts.append(title.strip().removesuffix(":"))
-        detail = _block(lines, index, lambda s: bool(_MOCHA_TITLE.match(s)))
+        detail = lines_until(lines, index, lambda s: bool(_MOCHA_TITLE.match(s)))
         summary.fail(" ".join(p for p in parts if p), detail)
         index += 1
     return summary
@@ -183,7 +183,7 @@ def parse_node_test(text: str) -> Summary | None:
         not_ok = _TAP_NOT_OK.match(line)
         if not_ok and not_ok.group(3) != "TODO":
             indent = len(not_ok.group(1))
-            detail = _block(lines, index, lambda s, i=indent: s == " " * i + "  ...")
+            detail = lines_until(lines, index, lambda s, i=indent: s == " " * i + "  ...")
             if "subtestsFailed" in detail:
                 continue  # a suite that failed because a test inside it did
             parents = [n for i, n in stack if i < indent]
@@ -193,7 +193,9 @@ def parse_node_test(text: str) -> Summary | None:
         for index, line in enumerate(tail):
             match = _SPEC_FAILED.match(line)
             if match:
-                summary.fail(match.group(1), _block(tail, index, lambda s: s.startswith("test at")))
+                summary.fail(
+                    match.group(1), lines_until(tail, index, lambda s: s.startswith("test at"))
+                )
     if "pass" in counts:
         summary.passed, summary.failed_count = counts["pass"], counts.get("fail", 0)
         summary.failed_count += counts.get("cancelled", 0)

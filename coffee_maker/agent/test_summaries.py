@@ -65,7 +65,7 @@ def first_error_line(text: str) -> str | None:
     return clean_name(match.group(1))[:200] if match else None
 
 
-def _counts(text: str) -> dict[str, int]:
+def word_counts(text: str) -> dict[str, int]:
     """``"2 failed, 10 passed, 1 error"`` → ``{"failed": 2, "passed": 10, "error": 1}``."""
     counts: dict[str, int] = {}
     for number, word in re.findall(r"(\d+) ([a-z]+)", text):
@@ -74,7 +74,7 @@ def _counts(text: str) -> dict[str, int]:
     return counts
 
 
-def _block(lines: list[str], start: int, stop: Callable[[str], bool], cap: int = 60) -> str:
+def lines_until(lines: list[str], start: int, stop: Callable[[str], bool], cap: int = 60) -> str:
     """Lines after ``start`` up to (not including) the first for which ``stop`` is true."""
     out = []
     for line in lines[start + 1 : start + 1 + cap]:
@@ -144,14 +144,14 @@ def parse_pytest(text: str) -> Summary | None:
     finals = [
         m
         for m in _PYTEST_FINAL.finditer(text)
-        if m.group(1) == "no tests ran" or _PYTEST_WORDS & set(_counts(m.group(1)))
+        if m.group(1) == "no tests ran" or _PYTEST_WORDS & set(word_counts(m.group(1)))
     ]
     unusable = _PYTEST_UNUSABLE.search(text)
     if not finals and not unusable and "test session starts" not in text:
         return None
     summary = Summary()
     if finals:
-        counts = _counts(finals[-1].group(1))
+        counts = word_counts(finals[-1].group(1))
         summary.passed = counts.get("passed", 0) + counts.get("xpassed", 0)
         summary.skipped = counts.get("skipped", 0) + counts.get("xfailed", 0)
         summary.failed_count = counts.get("failed", 0) + counts.get("error", 0)
@@ -187,7 +187,7 @@ def _pytest_sections(lines: list[str]) -> dict[str, str]:
         section = _PYTEST_SECTION.match(line) if inside else None
         if section:
             title = re.sub(r"^ERROR (?:at \w+ of|collecting) ", "", section.group(1))
-            body = _block(
+            body = lines_until(
                 lines,
                 index,
                 lambda s: bool(_PYTEST_SECTION.match(s) or _PYTEST_HEADER.match(s)),
@@ -227,7 +227,7 @@ def parse_unittest(text: str) -> Summary | None:
             continue
         name, where = match.group(2), match.group(3)
         test_id = where if where == name or where.endswith("." + name) else f"{where}.{name}"
-        detail = _block(lines, index, lambda s: bool(re.match(r"^={20,}$", s)), 200)
+        detail = lines_until(lines, index, lambda s: bool(re.match(r"^={20,}$", s)), 200)
         detail = re.split(r"^-{20,}\nRan ", detail, flags=re.M)[0]
         if test_id.startswith(_IMPORT_FAILED):
             errors = _ERROR_LINE.findall(detail)
@@ -279,7 +279,7 @@ def parse_go(text: str) -> Summary | None:
             indent = len(lines[at]) - len(lines[at].lstrip())
             summary.fail(
                 test_id,
-                _block(
+                lines_until(
                     lines,
                     at,
                     lambda s, i=indent: len(s) - len(s.lstrip()) <= i or bool(_GO_RESULT.match(s)),
@@ -319,13 +319,13 @@ def parse_cargo(text: str) -> Summary | None:
     for index, line in enumerate(lines):
         match = _CARGO_STDOUT.match(line)
         if match:
-            details[match.group(1)] = _block(
+            details[match.group(1)] = lines_until(
                 lines, index, lambda s: bool(_CARGO_STDOUT.match(s) or s == "failures:"), 80
             )
     named = [name for name, outcome in _CARGO_TEST.findall(text) if outcome == "FAILED"]
     for index, line in enumerate(lines):  # the closing list, also printed with --quiet
         if line == "failures:":
-            listed = _block(lines, index, lambda s: not s.startswith("    "))
+            listed = lines_until(lines, index, lambda s: not s.startswith("    "))
             named += [s.strip() for s in listed.splitlines()]
     for name in named:
         summary.fail(name, details.get(name, ""))

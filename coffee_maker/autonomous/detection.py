@@ -90,6 +90,11 @@ def detect_tests(root: Path) -> TestPlan | None:
     return None
 
 
+def _printable(text: str) -> str:
+    """A file or field name fit for the one-line reason (names may hold any character)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _read_text(path: Path) -> str | None:
     """The file's text, or None when it is absent, not a regular file, or too large."""
     try:
@@ -209,7 +214,7 @@ def _python_test_files(root: Path) -> TestPlan | None:
     relative = found.relative_to(root)
     pattern = "test_*.py" if found.name.startswith("test_") else "*_test.py"
     where = f"{relative.parent.as_posix()}/{pattern}" if relative.parent.parts else pattern
-    return _pytest(f"test files {where} found (pytest runs unittest tests too)")
+    return _pytest(f"test files {_printable(where)} found (pytest runs unittest tests too)")
 
 
 def _tox_or_nox(root: Path) -> TestPlan | None:
@@ -248,7 +253,7 @@ def _package_manager(root: Path, field: object) -> tuple[str, str]:
     if isinstance(field, str):
         name = field.split("@", 1)[0].strip()
         if name in ("npm", "pnpm", "yarn"):
-            return name, f"packageManager {field[:40]}"
+            return name, f"packageManager {_printable(field)[:40]}"
     for lockfile, manager in _LOCKFILES:
         if (root / lockfile).is_file():
             return manager, f"{lockfile} present"
@@ -282,4 +287,3 @@ def _makefile(root: Path) -> TestPlan | None:
         if text is not None and has_make_target(text, "test"):
             return TestPlan("make test", "make", f"{name} has a test target", "other")
     return None
-
