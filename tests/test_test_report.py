@@ -719,3 +719,12 @@ def test_repair_excerpt_for_a_broken_suite_shows_the_error(collection_error):
     excerpt = repair_excerpt(report, [], 3000)
     assert "No module named 'nonexistent_module_xyz'" in excerpt
     assert len(excerpt) <= 3000
+
+
+@pytest.mark.parametrize("name", ["go_1.27_failed.txt", "go_1.27_verbose_failed.txt"])
+def test_repair_excerpt_finds_a_go_subtest_in_either_output_order(name):
+    # Without -v go prints a test's log after its "--- FAIL" line; with -v, before it.
+    report = recorded(name, 1, "go")
+    excerpt = repair_excerpt(report, ["example.com/calc/calc::TestTable/negative"], 1500)
+    assert "negative is wrong" in excerpt
+    assert "Add(1, 2) = 3; want 4" not in excerpt

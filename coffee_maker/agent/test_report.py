@@ -382,7 +382,10 @@ def _fit(text: str, limit: int) -> str:
 
 def _cut_around(output: str, name: str, before: int = 3, after: int = 30) -> str:
     """The output's lines around each mention of ``name`` (or its last part)."""
-    keys = {name, re.split(r"::| > | \u203a |\.", name)[-1]}
+    last = re.split(r"::| > | \u203a ", name)[-1]
+    if last == name and re.fullmatch(r"[\w.]+", name):  # a unittest id: mod.Class.test_x
+        last = name.rsplit(".", 1)[-1]
+    keys = {key for key in (name, last) if len(key) >= 4}  # a short key would match anything
     lines = output.splitlines()
     hits = [i for i, line in enumerate(lines) if any(k and k in line for k in keys)]
     if not hits:
