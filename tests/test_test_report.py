@@ -257,6 +257,20 @@ def test_node_test_runner_is_read_per_test(tmp_path, reporter):
         assert "nested boom" in report.failure_details["math suite > nested fails"]
 
 
+def test_a_node_test_file_that_cannot_load_is_broken(tmp_path):
+    write(tmp_path, {"test/a.test.js": NODE_TESTS, "test/bad.test.js": "require('./nope');\n"})
+    code, output, _ = run("node --test", tmp_path)
+    report = TestReport.from_run(code, output, runner="npm")
+    bad = str(tmp_path / "test" / "bad.test.js")
+    assert report.broken == f"test file {bad} failed to load: Error: Cannot find module './nope'"
+    assert bad in report.failed
+    healthy = TestReport.from_run(*run("node --test test/a.test.js", tmp_path)[:2], runner="npm")
+    assert healthy.broken is None
+    judgement = judge(report, healthy)
+    assert judgement.verdict is Verdict.NEW_FAILURES
+    assert judgement.new_failures == (bad,)
+
+
 CARGO_LIB = """\
 pub fn add(a: i32, b: i32) -> i32 { a + b }
 

@@ -165,6 +165,18 @@ _TAP_NOT_OK = re.compile(r"^(\s*)not ok \d+(?: -)? ?(.*?)(?: # (TODO|SKIP)\b.*)?
 _SPEC_FAILED = re.compile(r"^\s*✖ (.+?) \([\d.]+m?s\)$")
 
 
+def _comments_before(lines: list[str], index: int) -> str:
+    """The ``# `` comment lines just above a TAP entry (and its ``# Subtest:`` line)."""
+    start = index - 1
+    if start >= 0 and _TAP_SUBTEST.match(lines[start]):
+        start -= 1
+    found = []
+    while start >= 0 and lines[start].startswith("#") and len(found) < 200:
+        found.append(lines[start][2:])
+        start -= 1
+    return "\n".join(reversed(found))
+
+
 def parse_node_test(text: str) -> Summary | None:
     """``node --test`` (TAP or spec reporter) and plain TAP producers."""
     counts = {word: int(n) for word, n in _NODE_COUNT.findall(text)}
@@ -187,7 +199,12 @@ def parse_node_test(text: str) -> Summary | None:
             if "subtestsFailed" in detail:
                 continue  # a suite that failed because a test inside it did
             parents = [n for i, n in stack if i < indent]
-            summary.fail(" > ".join([*parents, not_ok.group(2)]), detail)
+            name = summary.fail(" > ".join([*parents, not_ok.group(2)]), detail)
+            if re.search(r"^\s*exitCode: ", detail, re.M) and summary.broken is None:
+                # A whole file failed outside any test: it could not load (node prints
+                # the error as "# " comment lines just before it).
+                why = first_error_line(_comments_before(lines, index)) or "see the output"
+                summary.broken = f"test file {name} failed to load: {why}"
     if not summary.failed and "✖ failing tests:" in text:
         tail = text.split("✖ failing tests:", 1)[1].splitlines()
         for index, line in enumerate(tail):
