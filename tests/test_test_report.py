@@ -88,6 +88,14 @@ def test_pytest_with_no_tests_ran_nothing(tmp_path):
     assert not judgement.ok
 
 
+def test_a_silent_pytest_exit_5_is_still_zero_tests(tmp_path):
+    write(tmp_path, {"tests/helpers.py": "X = 1\n"})
+    code, output, _ = run("python -m pytest -p no:cacheprovider -p no:terminal", tmp_path)
+    assert (code, output.strip()) == (5, "")
+    report = TestReport.from_run(code, output, runner="pytest")
+    assert judge(report, None).text == "0 tests ran (exit 5)"
+
+
 def test_pytest_that_is_not_installed_or_cannot_start_is_broken(tmp_path):
     write(tmp_path, {"tests/test_a.py": "def test_a():\n    pass\n"})
     code, output, _ = run("python -S -m pytest", tmp_path)  # -S: no site-packages, no pytest

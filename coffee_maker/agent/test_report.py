@@ -148,6 +148,9 @@ class TestReport:
         failed_count = summary.failed_count
         if failed_count is None and summary.failed:
             failed_count = len(summary.failed)
+        collected = summary.collected
+        if collected is None and runner == "pytest" and exit_code == 5:
+            collected = 0  # pytest's exit code for "no tests collected", even when quiet
         return cls(
             exit_code=exit_code,
             timed_out=timed_out,
@@ -156,7 +159,7 @@ class TestReport:
             failed=tuple(sorted(summary.failed)),
             failed_count=failed_count,
             skipped=summary.skipped,
-            collected=summary.collected,
+            collected=collected,
             broken=broken,
             source=source,
             failure_details={k: strip_ansi(v) for k, v in summary.details.items()},
