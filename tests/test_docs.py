@@ -35,6 +35,7 @@ DOCS = [
     ROOT / "docs" / "AI_PROVIDERS.md",
     ROOT / "docs" / "OPERATIONS.md",
     ROOT / "docs" / "ROADMAP_FORMAT.md",
+    ROOT / "docs" / "VERIFICATION.md",
 ]
 PROGRAMS = {"code-developer", "project-manager"}
 SHELL_LANGS = {"", "bash", "sh", "shell", "console"}

@@ -20,7 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coffee_maker.agent.test_report import Judgement, TestReport, judge, repair_excerpt
+from coffee_maker.agent.test_report import (
+    Judgement,
+    TestReport,
+    judge,
+    junit_command,
+    repair_excerpt,
+)
 from coffee_maker.agent.workspace import Workspace
 
 #: JUnit XML larger than this is not read (it comes from code the model wrote).
@@ -80,9 +86,14 @@ class Verifier:
         self.runs += 1
         junit = self._junit_path()
         variables = {**QUIET_VARIABLES, **self.suite.variables}
+        command = self.suite.command
         if junit is not None:
-            variables["PYTEST_ADDOPTS"] = f"--junitxml={junit} --color=no"
-        result = self.workspace.run(self.suite.command, self.suite.timeout, variables=variables)
+            # One pytest invocation gets the flag itself; a wrapper (make, a script) that
+            # runs pytest inside still passes the environment on.
+            command = junit_command(command, str(junit)) or command
+            if command == self.suite.command:
+                variables["PYTEST_ADDOPTS"] = f"--junitxml={junit}"
+        result = self.workspace.run(command, self.suite.timeout, variables=variables)
         report = TestReport.from_run(
             result.exit_code,
             result.output,

@@ -175,6 +175,7 @@ class Iteration:
             pull_requests=self.wants_pr(),
             stop_at_first_bad=stop_at_first_bad,
         )
+
     def sandbox_note(self) -> str | None:
         """The line every PR body carries when model-written code ran unsandboxed."""
         return NO_SANDBOX_NOTE if self.config.agent.sandbox.mode == "none" else None
