@@ -27,8 +27,8 @@ import regex
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
 from coffee_maker.agent.replace_file import WriteFailed, replace_at
-from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.agent.sandbox import Sandbox
+from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 
 #: Build and test droppings that are never "a file the model changed".

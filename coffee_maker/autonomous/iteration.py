@@ -21,8 +21,8 @@ from typing import Any
 
 from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
 from coffee_maker.agent.loop import resume_status
-from coffee_maker.agent.verification import Verifier
 from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
+from coffee_maker.agent.verification import Verifier
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
@@ -36,7 +36,6 @@ from coffee_maker.autonomous.planning import (
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
-from coffee_maker.autonomous.roadmap import Priority, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import (
     Bench,
@@ -383,6 +382,10 @@ class Iteration:
         files = git_ops.changed_files(worktree)
         if not files or result.status not in (Status.NO_CHANGES, Status.SUCCESS):
             return result
+        run, _ = verifier.current()
+        if run is not None and run.interrupted:
+            raise Interrupted("stop requested while the tests ran")
+        judgement = verifier.judge(run.report if run else None)
         return dataclasses.replace(
             result,
             status=resume_status(judgement),
