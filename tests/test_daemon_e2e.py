@@ -106,7 +106,7 @@ def test_once_opens_one_honest_pr_and_leaves_the_checkout_alone(setup: Setup, tm
         False,
     )
     body = pull.body or ""
-    assert f"**Tests passed** (`{TEST_COMMAND}`)" in body
+    assert f"**Verdict: passed (2 passed; baseline 1 passed)** (`{TEST_COMMAND}`)" in body
     assert f"`{TEST_COMMAND}`: **passed**" in body
     assert f"- Cost: ${4 * TURN_COST:.4f}" in body
     assert f"- Providers: openai/{MODEL}" in body
@@ -142,7 +142,7 @@ def test_failing_tests_give_a_draft_then_block_and_the_next_priority_goes(
         model.script(implement_subtract(broken, summary=f"Attempt {attempt}."))
         failed = project.run("--once")
         assert failed.returncode == 1, failed.stderr
-        assert "the tests fail after the model's changes" in failed.stdout
+        assert "new failures: test_subtract.SubtractTest.test_subtract" in failed.stdout
         pushed.append(git(project.origin, "rev-parse", SUBTRACT_BRANCH))
         record = project.state()["priorities"]["PRIORITY 1"]
         assert (record["attempts"], record["failures"]) == (attempt, attempt)
@@ -153,7 +153,8 @@ def test_failing_tests_give_a_draft_then_block_and_the_next_priority_goes(
     assert git(project.origin, "rev-parse", f"{pushed[2]}~1") == pushed[1]
     assert git(project.origin, "rev-parse", f"{pushed[1]}~1") == pushed[0]
     body = github.pulls[0].body or ""
-    assert "**Tests failed**" in body and "`" + TEST_COMMAND + "`: **failed**" in body
+    assert "**Verdict: new failures: test_subtract.SubtractTest.test_subtract" in body
+    assert "`" + TEST_COMMAND + "`: **new failures**" in body
     assert "Attempt 3." in body and len(github.pulls[0].comments) == 2
     roadmap = git(project.origin, "show", f"{SUBTRACT_BRANCH}:ROADMAP.md")
     assert Roadmap.parse(roadmap).get("1").status is Status.PLANNED  # not claimed complete
@@ -180,7 +181,7 @@ def test_without_draft_prs_a_failure_opens_none_but_is_recorded(setup: Setup) ->
     assert github.pulls == []
     record = project.state()["priorities"]["PRIORITY 1"]
     assert record["attempts"] == 1 and record["last_outcome"] == "failure"
-    assert "tests fail" in record["last_error"]
+    assert "new failures: test_subtract.SubtractTest.test_subtract" in record["last_error"]
 
 
 def test_sigkill_mid_iteration_then_restart_loses_and_duplicates_nothing(setup: Setup) -> None:
@@ -255,7 +256,7 @@ def test_work_pushed_by_a_run_that_died_before_its_pr_is_published_on_retry(
     done = project.run("--once")
     assert done.returncode == 0, done.stderr
     assert len(github.pulls) == 1 and not github.pulls[0].draft
-    assert "**Tests passed**" in (github.pulls[0].body or "")
+    assert "**Verdict: passed (2 passed; no baseline)**" in (github.pulls[0].body or "")
     assert git(project.origin, "rev-parse", SUBTRACT_BRANCH) == pushed  # nothing new to push
 
 
@@ -311,7 +312,7 @@ def test_priority_flag_picks_and_unblocks_a_priority(setup: Setup) -> None:
     model.script(write_usage_note())
     done = project.run("--once", "--priority", "3", "--no-pr")
     assert done.returncode == 0, done.stderr
-    assert f"PRIORITY 3: pushed {USAGE_BRANCH} (no pull request)" in done.stdout
+    assert f"PRIORITY 3: pushed {USAGE_BRANCH} (no pull request; verdict: passed" in done.stdout
     assert github.pulls == [] and git(project.origin, "rev-parse", USAGE_BRANCH)
     unknown = project.run("--once", "--priority", "PRIORITY 9")
     assert unknown.returncode == 2

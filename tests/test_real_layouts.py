@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_support import GITHUB_REPO, GITHUB_TOKEN, MODEL, MODEL_KEY, Project, git, turn
+from daemon_support import CODE_DEVELOPER, GITHUB_REPO, GITHUB_TOKEN, MODEL, MODEL_KEY, Project, git, turn
 
 from coffee_maker.fakes.github import FakeGitHub
 from coffee_maker.fakes.openai import FakeOpenAI
@@ -204,7 +204,8 @@ def test_src_layout_correct_change_is_verified_in_the_worktree(make_run, package
     done = run.project.run("--once", timeout=300)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "verdict: passed (4 passed" in done.stdout  # 3 tests + the new one, per JUnit
+    # Per JUnit: the 2 tests of the base (the version test needs the generated file) + 1.
+    assert "verdict: passed (3 passed; baseline 2 passed)" in done.stdout
     draft, body = _pull(run)
     assert not draft and "Verdict: passed" in body
     _public(body, run)
@@ -384,7 +385,12 @@ def test_a_failure_already_on_the_base_is_not_blamed_on_the_model(make_run) -> N
     assert draft and "pre-existing failures only" in body and "new failures" not in body
     record = _record(run)
     assert record["last_outcome"] == "unverified" and record["failures"] == 0
-    status = run.project.run("status")
+    status = subprocess.run(
+        [CODE_DEVELOPER, "status", "--repo", str(run.project.checkout)],
+        env=run.project.env(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+    )
     assert "awaiting review (unverified: pre-existing failures only)" in status.stdout
 
 

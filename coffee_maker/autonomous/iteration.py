@@ -413,6 +413,8 @@ class Iteration:
         details: dict[str, Any] = {"branch": branch, "pr_url": pr_url}
         if result is not None:
             details.update(status=result.status.value, cost=round(result.cost, 6))
+            if result.judgement is not None:
+                details["verdict"] = result.judgement.verdict.value
         record = self.state.record_attempt(
             priority.id, Outcome.FAILURE, reason, self.config.daemon.max_attempts, **details
         )

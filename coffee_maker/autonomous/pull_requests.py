@@ -142,6 +142,16 @@ class PullRequestPublisher:
             pull = self._find_open(head_branch, base_branch)
             return None if pull is None else _info(pull, created=False)
 
+    def push_access(self) -> bool | None:
+        """Whether the token may push to the repository (None: GitHub did not say).
+
+        Asked before any work, so that a token which cannot see the repository (a
+        PullRequestError naming the token's variable) fails before the model is paid.
+        """
+        with self._translate_errors(f"read the repository {self.repo_full_name}"):
+            permissions = self._get_repo().permissions
+        return getattr(permissions, "push", None)
+
     def close(self) -> None:
         self._github.close()
 

@@ -113,6 +113,7 @@ def build_bench(
         return dataclasses.replace(box, network=network) if box and network else box
 
     setup_box = sandbox(environments_dir(repo), package_cache_dir(), network=True)
+    offline_setup_box = dataclasses.replace(setup_box, network=False) if setup_box else None
 
     def runner(
         command: str | Sequence[str],
@@ -128,7 +129,7 @@ def build_bench(
             timeout=timeout,
             output_limit=settings.output_limit,
             env=_without_secrets(env, settings.secret_env),
-            sandbox=setup_box if network else sandbox(network=False),
+            sandbox=setup_box if network or setup_box is None else offline_setup_box,
             should_stop=should_stop,
         )
         if result.interrupted:
