@@ -132,10 +132,11 @@ def test_finishing_without_a_change(root: Path) -> None:
     assert result.files_changed == []
 
 
-def test_success_without_a_test_command(root: Path) -> None:
+def test_without_a_test_command_a_change_is_not_verified(root: Path) -> None:
     model = ScriptedProvider(script=[fix(), tool("run_tests"), tool("finish", summary="fixed")])
     result = run_agent(model, root, test_command=None)
-    assert result.status is Status.SUCCESS and result.tests_passed is None
+    assert result.status is Status.UNVERIFIED and result.tests_passed is None
+    assert result.judgement is not None and result.judgement.verdict == "not verified"
     assert "No test command" in model.seen[2][-1].content
 
 

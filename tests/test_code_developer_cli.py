@@ -128,7 +128,7 @@ def test_status_reads_what_the_daemon_wrote(project: Project) -> None:
     assert "spend today: $1.25 of $10.00 (13%)" in text.stdout
     assert "next run: 2030-01-01" in text.stdout
     assert "blocked: failed 3 times" in text.stdout
-    assert "awaiting review: https://example.test/pull/7" in text.stdout
+    assert "awaiting review (passed): https://example.test/pull/7" in text.stdout
     assert "working on it now" in text.stdout
     assert rows["PRIORITY 2"]["waiting_for"] == ["PRIORITY 1"] and rows["PRIORITY 2"]["current"]
 
@@ -182,21 +182,3 @@ def test_github_repo_is_needed_before_any_money_is_spent(project: Project) -> No
     project.config.write_text(config)
     no_token = project.run("--once", env=project.env(GITHUB_TOKEN=""))
     assert no_token.returncode == 2 and "set GITHUB_TOKEN" in no_token.stderr
-
-
-def test_detected_tests_use_the_checkouts_venv_for_the_worktrees_files(tmp_path: Path) -> None:
-    from coffee_maker.autonomous.planning import detect_test_command
-
-    checkout, worktree = tmp_path / "checkout", tmp_path / "worktree"
-    (checkout / ".venv" / "bin").mkdir(parents=True)
-    (checkout / ".venv" / "bin" / "python").write_text("")
-    (worktree / "tests").mkdir(parents=True)
-    (worktree / "tests" / "test_x.py").write_text("")
-    venv_python = checkout / ".venv" / "bin" / "python"
-    assert detect_test_command(worktree, venv_home=checkout) == (
-        f"{venv_python} -m unittest discover -s tests -q"
-    )
-    assert detect_test_command(worktree) == "python3 -m unittest discover -s tests -q"
-    (worktree / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
-    assert detect_test_command(worktree, venv_home=checkout) == f"{venv_python} -m pytest -q"
-    assert detect_test_command(tmp_path / "empty") is None

@@ -83,7 +83,7 @@ def test_once_with_the_real_claude_code_cli(tmp_path: Path, monkeypatch) -> None
     assert tests.returncode == 0, tests.stderr
     pull = github.pulls[0]
     assert not pull.draft and "claude-cli" in (pull.body or "")
-    assert "**Tests passed**" in (pull.body or "")
+    assert "**Verdict: passed (2 passed; baseline 1 passed)**" in (pull.body or "")
     calls = project.calls()
     assert [(c["provider"], c["outcome"]) for c in calls] == [("claude-cli", "ok")]
     assert snapshot(project.checkout) == before

@@ -38,7 +38,10 @@ def test_demo_opens_a_pr_offline_without_touching_the_users_setup(tmp_path: Path
     )
     assert "title:  PRIORITY 1: Add a subtract function\n" in out
     assert "branch: coffee-maker/priority-1-add-a-subtract-function -> main" in out
-    assert "tests:  Tests passed (`python3 -m unittest discover -s tests -q`)." in out
+    assert (
+        "tests:  Verdict: passed (2 passed; baseline 1 passed) "
+        "(`python3 -m unittest discover -s tests -q`)."
+    ) in out
     assert "calculator.py" in out and "tests/test_subtract.py" in out and "ROADMAP.md" in out
     assert "| Added subtract(a, b) to calculator.py" in out
 

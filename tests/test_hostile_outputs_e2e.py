@@ -139,6 +139,7 @@ def test_a_hostile_model_gets_an_inert_bounded_pr_without_its_workflow(
     paragraphs = message.strip().split("\n\n")
     trailer_lines = paragraphs[-1].splitlines()
     assert [t.split(":")[0] for t in trailer_lines] == [
+        "Verdict",
         "Provider",
         "Model",
         "Cost-USD",

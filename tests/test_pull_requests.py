@@ -178,6 +178,8 @@ def content(**changes) -> PullRequestContent:
         test_command="pytest -q",
         test_passed=True,
         test_output_tail="2 passed in 0.1s",
+        verdict="passed",
+        verdict_text="passed (2 passed; baseline 1 passed)",
         cost_usd=0.0123,
         tokens={"input_tokens": 12000, "output_tokens": 800},
         providers_used=["claude", "openai"],
@@ -198,7 +200,7 @@ def test_title() -> None:
 
 def test_body_of_a_passing_run_has_what_a_reviewer_needs() -> None:
     body = render_pr_body(content())
-    assert body.startswith("**Tests passed** (`pytest -q`).")
+    assert body.startswith("**Verdict: passed (2 passed; baseline 1 passed)** (`pytest -q`).")
     for expected in (
         "## PRIORITY 3: Add a --json flag",
         "Added the flag and a test.",
@@ -219,16 +221,40 @@ def test_body_of_a_passing_run_has_what_a_reviewer_needs() -> None:
     )
 
 
-def test_failed_tests_lead_the_body() -> None:
-    body = render_pr_body(content(test_passed=False, test_output_tail="FAILED test_x - boom"))
-    assert body.startswith("> [!WARNING]\n> **Tests failed** (`pytest -q`)")
-    assert "`pytest -q`: **failed**" in body and "FAILED test_x - boom" in body
+def test_new_failures_lead_the_body() -> None:
+    body = render_pr_body(
+        content(
+            test_passed=False,
+            test_output_tail="FAILED test_x - boom",
+            verdict="new failures",
+            verdict_text="new failures: test_x (1 failed; baseline 0 failed)",
+        )
+    )
+    assert body.startswith(
+        "> [!WARNING]\n> **Verdict: new failures: test_x (1 failed; baseline 0 failed)** "
+        "(`pytest -q`). This change is not verified as ready to merge."
+    )
+    assert "`pytest -q`: **new failures**" in body and "FAILED test_x - boom" in body
 
 
-def test_no_test_command_says_tests_were_not_run() -> None:
-    body = render_pr_body(content(test_command=None, test_passed=None, test_output_tail=""))
-    assert body.startswith("> [!NOTE]\n> **Tests were not run**: no test command")
+def test_no_test_command_says_the_change_is_not_verified() -> None:
+    body = render_pr_body(
+        content(
+            test_command=None,
+            test_passed=None,
+            test_output_tail="",
+            verdict="not verified",
+            verdict_text="not verified (no test command)",
+        )
+    )
+    assert body.startswith("> [!WARNING]\n> **Verdict: not verified**: no test command")
     assert "passed" not in body
+
+
+def test_notes_reach_the_reviewer_inert() -> None:
+    note = "Model-written code ran WITHOUT a sandbox @octocat"
+    body = render_pr_body(content(notes=[note]))
+    assert "WITHOUT a sandbox" in body and "@octocat" not in body
 
 
 def test_secrets_never_reach_the_body(monkeypatch: pytest.MonkeyPatch) -> None:

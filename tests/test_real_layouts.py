@@ -21,7 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_support import CODE_DEVELOPER, GITHUB_REPO, GITHUB_TOKEN, MODEL, MODEL_KEY, Project, git, turn
+from daemon_support import (
+    CODE_DEVELOPER,
+    GITHUB_REPO,
+    GITHUB_TOKEN,
+    MODEL,
+    MODEL_KEY,
+    Project,
+    git,
+    turn,
+)
 
 from coffee_maker.fakes.github import FakeGitHub
 from coffee_maker.fakes.openai import FakeOpenAI

@@ -32,7 +32,10 @@ from coffee_maker.agent.sandbox import Sandbox, sandbox_problem, toolchain_dirs
 from coffee_maker.ai_providers.provider_config import AgentSettings
 from coffee_maker.autonomous.sandboxing import make_sandbox
 
-SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtestkey\n"
+SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtestkey\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
 ENV_SECRET = "envfile-secret-value-6f1d2c"
 LEDGER_LINE = '{"kind": "call", "provider": "openai", "cost": 0.5, "task_id": "ledger-7a1c"}\n'
 
@@ -118,7 +121,9 @@ def test_the_home_the_ledger_and_the_env_file_cannot_be_read(user: User) -> None
 
     assert [s for s in secrets if s in boxed.output] == [], boxed.output
     assert boxed.output.count("No such file or directory") == 5, boxed.output
-    assert [s for s in secrets if s not in open_.output] == []  # the paths were right
+    # The paths were right: unsandboxed, each file is read (the key block is redacted).
+    assert [s for s in secrets[1:] if s not in open_.output] == [], open_.output
+    assert "[REDACTED]" in open_.output
 
 
 def test_no_capability_inside_can_lift_the_hiding(user: User) -> None:

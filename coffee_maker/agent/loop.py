@@ -24,7 +24,7 @@ from coffee_maker.agent.result import AgentResult, Interrupted, Status
 from coffee_maker.agent.test_report import Judgement, TestReport, Verdict
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.transcript import Transcript
-from coffee_maker.agent.verification import TestSuite, Verifier
+from coffee_maker.agent.verification import TestSuite, Verifier, as_verifier
 from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
@@ -107,7 +107,7 @@ class Agent:
         self.should_stop = should_stop
         self.workspace = workspace
         self.settings = settings
-        self.verifier = _verifier(tests, workspace, settings)
+        self.verifier = as_verifier(tests, workspace, settings.test_timeout)
         self.test_command = self.verifier.command
         self.per_task_limit = per_task_limit
         self.transcript_path = Path(transcript_path)
@@ -408,7 +408,7 @@ class Agent:
             status=status,
             summary=self.summary,
             files_changed=files,
-            tests_passed=None if self.judgement is None else self.judgement.ok,
+            tests_passed=tests_passed_of(self.judgement),
             test_output_tail=report.output[-TEST_TAIL_CHARS:] if report else "",
             report=report,
             judgement=self.judgement,
@@ -425,15 +425,11 @@ class Agent:
         )
 
 
-def _verifier(
-    tests: str | TestSuite | Verifier | None, workspace: Workspace, settings: AgentSettings
-) -> Verifier:
-    """A test command (text), a suite or a ready verifier: the agent needs a verifier."""
-    if isinstance(tests, Verifier):
-        return tests
-    if isinstance(tests, str):
-        tests = TestSuite(tests, timeout=settings.test_timeout)
-    return Verifier(tests, workspace)
+def tests_passed_of(judgement: Judgement | None) -> bool | None:
+    """None when nothing ran the tests; else whether the verdict lets the change go."""
+    if judgement is None or judgement.verdict is Verdict.NOT_VERIFIED:
+        return None
+    return judgement.ok
 
 
 def resume_status(judgement: Judgement) -> Status:

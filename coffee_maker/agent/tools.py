@@ -15,7 +15,7 @@ from typing import Any
 
 from coffee_maker.agent.result import Interrupted
 from coffee_maker.agent.test_report import Judgement
-from coffee_maker.agent.verification import TestRun, Verifier
+from coffee_maker.agent.verification import TestRun, TestSuite, Verifier, as_verifier
 from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.ai_providers.base import ARGUMENTS_ERROR, ToolCall, ToolSpec
 from coffee_maker.ai_providers.provider_config import AgentSettings
@@ -185,15 +185,21 @@ def closest_lines(text: str, wanted: str) -> str:
 def describe_test_run(run: TestRun, judgement: Judgement) -> str:
     """What the model reads after run_tests: the harness's verdict, then the output."""
     report = run.report
-    return f"Tests: {judgement.text} (exit code {report.exit_code})\n{report.output}"
+    said = "passed" if judgement.ok else "FAILED"
+    return f"Tests {said} (exit code {report.exit_code}): {judgement.text}\n{report.output}"
 
 
 class Toolbox:
     """The tools bound to one workspace, a test command and the agent's limits."""
 
-    def __init__(self, workspace: Workspace, verifier: Verifier, settings: AgentSettings) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        tests: str | TestSuite | Verifier | None,
+        settings: AgentSettings,
+    ) -> None:
         self.workspace = workspace
-        self.verifier = verifier
+        self.verifier = as_verifier(tests, workspace, settings.test_timeout)
         self.settings = settings
         self._handlers: dict[str, Callable[..., ToolOutcome]] = {
             "list_files": self._list_files,

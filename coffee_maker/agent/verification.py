@@ -149,3 +149,14 @@ def content_hash(workspace: Workspace) -> str:
     """One hash of every file the workspace would call changed (ignored ones excluded)."""
     snapshot = workspace.snapshot()
     return hashlib.sha256(json.dumps(sorted(snapshot.items())).encode()).hexdigest()
+
+
+def as_verifier(
+    tests: str | TestSuite | Verifier | None, workspace: Workspace, timeout: float
+) -> Verifier:
+    """A test command (text, as configured), a suite or a ready verifier: always a verifier."""
+    if isinstance(tests, Verifier):
+        return tests
+    if isinstance(tests, str):
+        tests = TestSuite(tests, timeout=timeout)
+    return Verifier(tests, workspace)

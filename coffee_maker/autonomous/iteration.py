@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
-from coffee_maker.agent.loop import resume_status
+from coffee_maker.agent.loop import resume_status, tests_passed_of
 from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.agent.verification import Verifier
 from coffee_maker.ai_providers.cost_tracker import CostTracker
@@ -390,7 +390,7 @@ class Iteration:
             result,
             status=resume_status(judgement),
             files_changed=files,
-            tests_passed=judgement.ok,
+            tests_passed=tests_passed_of(judgement),
             test_output_tail=run.report.output[-4000:] if run else "",
             report=run.report if run else None,
             judgement=judgement,
