@@ -10,6 +10,7 @@ import pytest
 from agent_scripts import (
     BUGGY_CALC,
     CALC_TEST,
+    PY,
     SCRIPTS,
     AgenticProvider,
     ScriptedProvider,
@@ -396,3 +397,54 @@ def test_a_stop_request_starts_no_further_model_call(root: Path) -> None:
     with pytest.raises(Interrupted):
         agent.run("Fix add")
     assert len(model.seen) == 1
+
+
+def test_verification_reuses_the_models_last_run_when_nothing_changed(root: Path) -> None:
+    """run_tests then finish with no edit between: the suite runs once, not twice."""
+    counter = root.parent / "runs.txt"
+    command = f"echo run >> {counter}; {CALC_TEST}"
+    model = ScriptedProvider(script=[fix(), tool("run_tests"), tool("finish", summary="fixed")])
+    result = run_agent(model, root, test_command=command)
+    assert result.status is Status.SUCCESS and result.verification_reused
+    assert counter.read_text().count("run") == 1
+    verification = [r for r in records(result) if r["type"] == "verification"]
+    assert verification and verification[-1]["reused"] is True
+
+
+def test_an_edit_after_run_tests_is_verified_again(root: Path) -> None:
+    counter = root.parent / "runs.txt"
+    command = f"echo run >> {counter}; {CALC_TEST}"
+    model = ScriptedProvider(script=[
+        fix(new="return a * b"),
+        tool("run_tests"),
+        fix("return a * b"),
+        tool("finish", summary="fixed"),
+    ])  # fmt: skip
+    result = run_agent(model, root, test_command=command)
+    assert result.status is Status.SUCCESS and not result.verification_reused
+    assert counter.read_text().count("run") == 2
+
+
+def test_failures_the_baseline_had_are_not_sent_back_as_the_models(root: Path) -> None:
+    """With a baseline that already failed the same way, the model is not asked to repair."""
+    from coffee_maker.agent.verification import TestSuite, Verifier
+
+    (root / "test_calc.py").write_text(
+        "import calc\n\ndef test_known_bug():\n    assert False, 'known'\n\n"
+        "def test_add():\n    assert calc.add(2, 3) == 5\n"
+    )
+    settings = AgentSettings()
+    workspace = Workspace.from_settings(root, settings)
+    suite = TestSuite(f"{PY} -m pytest -q -p no:cacheprovider", runner="pytest")
+    baseline = Verifier(suite, workspace).run()
+    assert baseline is not None  # add() is buggy on the base, and a known bug fails too
+    assert baseline.report.failed == ("test_calc.py::test_add", "test_calc.py::test_known_bug")
+    model = ScriptedProvider(script=[fix(), tool("finish", summary="fixed add")])
+    agent = Agent(
+        model, workspace, settings, Verifier(suite, workspace, baseline.report),
+        None, root.parent / "t.jsonl", "task-b",
+    )  # fmt: skip
+    result = agent.run("Fix add.")
+    assert result.judgement is not None
+    assert result.judgement.verdict == "pre-existing failures only"
+    assert result.status is Status.UNVERIFIED and result.turns == 2  # no repair round

@@ -390,6 +390,23 @@ def test_roadmap_marks_next_blocked_and_waiting(tmp_path, capsys):
     assert "NEXT" in rows["PRIORITY 3"]
     assert "waiting for PRIORITY 3" in rows["PRIORITY 4"]
     assert "Complete" in rows["PRIORITY 1"]
+    assert "tests: none (no test command configured or detected)" in out
+
+
+def test_roadmap_says_how_changes_will_be_verified_and_awaiting_review(tmp_path, capsys):
+    from coffee_maker.autonomous.state import RepoState
+
+    repo = git_repo(tmp_path, ROADMAP)
+    (repo / "tox.ini").write_text("[pytest]\naddopts = -q\n")
+    state = RepoState.load(repo)
+    state.record_attempt(
+        "PRIORITY 3", "unverified", "0 tests ran (exit 5)", verdict="0 tests ran", pr_url="u/7"
+    )
+    code, out, _ = run(capsys, "roadmap", "--repo", str(repo))
+    assert code == 0
+    assert "tests: python -m pytest (pytest configured in tox.ini [pytest])" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert "awaiting review (unverified: 0 tests ran)" in rows["PRIORITY 3"]
 
 
 def test_roadmap_unreadable_is_a_clear_error(tmp_path, capsys):

@@ -236,6 +236,7 @@ def test_src_layout_broken_change_is_a_draft_naming_the_failing_test(make_run, p
     assert "new failures: tests/test_shapes.py::test_area" in failed.stdout
     draft, body = _pull(run)
     assert draft and "new failures" in body and "test_area" in body
+    assert "without network access (agent.sandbox.network: false)" in body
     _public(body, run)
     record = _record(run)
     assert record["last_outcome"] == "failure" and record["verdict"] == "new failures"

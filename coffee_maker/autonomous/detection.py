@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import tomllib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from coffee_maker.ai_providers.provider_config import AppConfig
 
 #: Directories never searched for test files (plus every hidden directory).
 SKIP_DIRS = frozenset(
@@ -287,3 +291,27 @@ def _makefile(root: Path) -> TestPlan | None:
         if text is not None and has_make_target(text, "test"):
             return TestPlan("make test", "make", f"{name} has a test target", "other")
     return None
+
+
+_PYTEST = re.compile(r"(^|[\s/])(py\.test|pytest)(\s|$)|-m\s+pytest\b")
+
+
+@dataclass(frozen=True)
+class TestPlanChoice:
+    """The test command a run uses and why (``--dry-run`` and the PR body say it)."""
+
+    command: str | None
+    runner: str | None
+    reason: str
+
+
+def choose_tests(config: AppConfig, root: Path) -> TestPlanChoice:
+    """``daemon.test_command`` when set, else what detection finds in ``root``."""
+    configured = config.daemon.test_command
+    if configured:
+        runner = "pytest" if _PYTEST.search(configured) else None
+        return TestPlanChoice(configured, runner, "daemon.test_command")
+    plan = detect_tests(root)
+    if plan is None:
+        return TestPlanChoice(None, None, "no test command configured or detected")
+    return TestPlanChoice(plan.command, plan.runner, plan.reason)

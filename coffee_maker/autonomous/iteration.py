@@ -28,6 +28,7 @@ from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, Fallback
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.autonomous import git_ops, preflight, publishing
+from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
     describe_plan,
     load_base_roadmap,
@@ -37,13 +38,7 @@ from coffee_maker.autonomous.planning import (
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
-from coffee_maker.autonomous.test_bench import (
-    Bench,
-    BenchProblem,
-    TestPlanChoice,
-    build_bench,
-    choose_tests,
-)
+from coffee_maker.autonomous.test_bench import Bench, BenchProblem, build_bench
 from coffee_maker.logging import bind_context, get_logger
 
 log = get_logger(__name__)
@@ -312,7 +307,8 @@ class Iteration:
             if not result.files_changed:
                 reason = publishing.failure_reason(result)
                 return self._record_failure(priority, result, worktree.branch, reason)
-            notes = [n for n in (self.sandbox_note(), _baseline_note(bench)) if n]
+            notes = [self.sandbox_note(), _baseline_note(bench), _network_note(bench, result)]
+            notes = [n for n in notes if n]
             return self._publish(priority, worktree, result, verifier.command, run_id, notes)
         finally:
             bench.close()
@@ -453,3 +449,16 @@ def _baseline_note(bench: Bench) -> str | None:
     if bench.baseline is None:
         return "No baseline: the branch continues an earlier push, so failures are not compared."
     return None
+
+
+def _network_note(bench: Bench, result: AgentResult) -> str | None:
+    """A suite that fails without the network may only need it: say that it was off."""
+    judged = result.judgement
+    if bench.sandbox is None or bench.sandbox.network or judged is None or judged.ok:
+        return None
+    if judged.verdict.value not in ("new failures", "0 tests ran"):
+        return None
+    return (
+        "The tests ran without network access (agent.sandbox.network: false); if the "
+        "suite needs the network, set it to true."
+    )

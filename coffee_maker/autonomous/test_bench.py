@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from coffee_maker.agent.test_report import TestReport
 from coffee_maker.agent.verification import TestSuite, Verifier
 from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.provider_config import AppConfig
-from coffee_maker.autonomous.detection import detect_tests
+from coffee_maker.autonomous.detection import choose_tests
 from coffee_maker.autonomous.environment import (
     EnvironmentBroken,
     TestEnvironment,
@@ -44,20 +43,10 @@ from coffee_maker.paths import package_cache_dir, user_state_dir
 from coffee_maker.secrets import redact_text
 
 BASELINES_KEPT = 50
-_PYTEST = re.compile(r"(^|[\s/])(py\.test|pytest)(\s|$)|-m\s+pytest\b")
 
 
 class BenchProblem(Exception):
     """The tests cannot run on the untouched worktree; ``str()`` is one line saying why."""
-
-
-@dataclass(frozen=True)
-class TestPlanChoice:
-    """The test command a run uses and why (``--dry-run`` and the PR body say it)."""
-
-    command: str | None
-    runner: str | None
-    reason: str
 
 
 @dataclass
@@ -77,18 +66,6 @@ class Bench:
 
     def close(self) -> None:
         shutil.rmtree(self.reports_dir, ignore_errors=True)
-
-
-def choose_tests(config: AppConfig, root: Path) -> TestPlanChoice:
-    """``daemon.test_command`` when set, else what detection finds in ``root``."""
-    configured = config.daemon.test_command
-    if configured:
-        runner = "pytest" if _PYTEST.search(configured) else None
-        return TestPlanChoice(configured, runner, "daemon.test_command")
-    plan = detect_tests(root)
-    if plan is None:
-        return TestPlanChoice(None, None, "no test command configured or detected")
-    return TestPlanChoice(plan.command, plan.runner, plan.reason)
 
 
 def build_bench(

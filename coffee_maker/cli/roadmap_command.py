@@ -47,7 +47,17 @@ def roadmap(args: argparse.Namespace) -> int:
     for warning in plan.warnings:  # on stderr, so the table on stdout stays clean
         error_line(f"project-manager: warning: {warning}")
     _print(plan, state, path)
+    _print_tests(config, repo)
     return EXIT_OK
+
+
+def _print_tests(config: Any, repo: Path) -> None:
+    """How the daemon will verify a change here: the test command and why it was chosen."""
+    from coffee_maker.autonomous.detection import choose_tests
+    from coffee_maker.cli.common import make_console
+
+    tests = choose_tests(config, repo)
+    make_console().print(escape(f"tests: {tests.command or 'none'} ({tests.reason})"))
 
 
 def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
