@@ -391,3 +391,23 @@ def test_leaked_forms_finds_a_secret_base64_encoded_inside_a_larger_blob() -> No
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             assert leaked_forms(secret, f"B64:x:{encode(blob).decode()}") != []
     assert leaked_forms(secret, base64.b64encode(b"nothing to see here at all").decode()) == []
+
+
+def test_tools_installed_under_tmp_come_back_too(tmp_path: Path) -> None:
+    """The private /tmp would hide coffee-maker's own virtualenv (and its uv) when it is
+    installed there, as a CI checkout is: such tools are re-exposed read-only and run."""
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    tool = venv_bin / "uv"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    tool.chmod(0o755)
+    exposed = toolchain_dirs([], path_env=str(venv_bin))
+    assert tmp_path / "venv" in exposed
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    box = Sandbox(writable=(worktree,), readonly=(tmp_path / "venv",))
+    result = run_command(
+        [str(tool)], cwd=worktree, timeout=30, output_limit=2000, env=dict(os.environ),
+        sandbox=box,
+    )  # fmt: skip
+    assert result.exit_code == 0 and "tool ran" in result.output, result.output

@@ -168,16 +168,21 @@ def toolchain_dirs(hidden: Sequence[Path], path_env: str | None = None) -> list[
     """The install prefixes of the interpreter and the usual tools that hiding the home
     would otherwise take away (pyenv shims are shell scripts reading ``~/.pyenv``).
 
-    Only directories in a home, never inside another hidden directory (the checkout,
-    the state or config dir), never a home itself or anything holding a credential.
+    Only directories in a home (or the private /tmp), never inside another hidden
+    directory (the checkout, the state or config dir), never a home itself or anything
+    holding a credential.
     """
     homes = _existing_dirs(home_dirs())
     secrets = [home / name for home in homes for name in NEVER_EXPOSED]
     path_env = os.environ.get("PATH", "") if path_env is None else path_env
 
+    # The private /tmp hides what lives there too: a tool (or coffee-maker's own virtualenv,
+    # whose uv builds the test environments) installed under /tmp must be seen again.
+    private = [*homes, Path(os.path.realpath("/tmp"))]
+
     def allowed(candidate: Path) -> bool:
-        if not any(h in candidate.parents for h in homes):
-            return False  # not in a home: either visible anyway or never to be re-exposed
+        if not any(h in candidate.parents for h in private):
+            return False  # not in a home or /tmp: visible anyway, or never re-exposed
         if any(h in candidate.parents for h in hidden if h not in homes):
             return False  # inside the checkout, the state or the config dir
         for blocked in [*hidden, *homes, *secrets]:
