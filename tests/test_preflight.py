@@ -298,6 +298,7 @@ def test_dry_run_prints_each_check_and_exits_2_when_one_is_bad(setup: Setup) -> 
     lines = good.stdout.splitlines()
     for expected in (
         "ok   providers: openai",
+        "ok   sandbox: bubblewrap, tests run without the network",
         f"ok   remote: origin is {project.origin}",
         "ok   remote reachable: origin answers; its default branch is main",
         "ok   base branch: main (origin's default branch)",
@@ -315,7 +316,7 @@ def test_dry_run_prints_each_check_and_exits_2_when_one_is_bad(setup: Setup) -> 
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "ok   base branch: main (origin's default branch)" in bad.stdout
     assert "bad  github push: the token in $GITHUB_TOKEN has no push permission" in bad.stdout
-    assert "not ready: 1 of 7 checks failed" in bad.stdout
+    assert "not ready: 1 of 8 checks failed" in bad.stdout
     assert git(project.checkout, "for-each-ref") == refs and project.worktrees() == []
     assert {r.method for r in github.requests} == {"GET"}
 

@@ -317,6 +317,6 @@ def test_without_a_working_bwrap_the_daemon_refuses_before_any_model_call(
         "uid map: Permission denied): install bubblewrap (Debian/Ubuntu: sudo apt-get install "
         "bubblewrap; Fedora: sudo dnf install bubblewrap) or set agent.sandbox: none"
     ]
-    assert dry.returncode == 0 and "dry run: nothing will be changed" in dry.stdout
-    assert dry.stderr.startswith("code-developer: warning: agent.sandbox: bwrap cannot")
+    assert dry.returncode == 2, dry.stdout + dry.stderr
+    assert "bad  sandbox: agent.sandbox: bwrap cannot create a sandbox here" in dry.stdout
     assert setup.model.model_calls == [] and setup.project.worktrees() == []

@@ -72,10 +72,24 @@ def render(checks: Iterable[Check]) -> list[str]:
     return [check.line for check in checks]
 
 
+def _sandbox(config: AppConfig) -> Check:
+    """Model-written code runs only in a sandbox, unless the config says otherwise."""
+    if config.agent.sandbox.mode == "none":
+        return Check("sandbox", True, "none: model-written code runs as you (agent.sandbox)")
+    from coffee_maker.agent.sandbox import sandbox_problem
+
+    problem = sandbox_problem()
+    network = "with" if config.agent.sandbox.network else "without"
+    if problem is None:
+        return Check("sandbox", True, f"bubblewrap, tests run {network} the network")
+    return Check("sandbox", False, f"agent.sandbox: {problem}")
+
+
 def _all(
     config: AppConfig, repo: Path, chain: list[str], factory: ProviderFactory, prs: bool
 ) -> Iterator[Check]:
     yield _providers(chain, factory)
+    yield _sandbox(config)
     yield from _remote(config, repo)
     if prs:
         yield from _github(config, repo)

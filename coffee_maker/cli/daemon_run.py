@@ -126,11 +126,8 @@ def _check_sandbox(config: Any, *, dry_run: bool) -> None:
     from coffee_maker.agent.sandbox import sandbox_problem
 
     problem = sandbox_problem()
-    if problem is None:
-        return
-    if not dry_run:
+    if problem is not None and not dry_run:  # --dry-run prints it as a bad preflight check
         raise UsageError(f"agent.sandbox: {problem}")
-    error_line(f"{PROG}: warning: agent.sandbox: {problem}")
 
 
 def _run(daemon: Any, single: bool) -> int:
