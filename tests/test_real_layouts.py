@@ -274,6 +274,7 @@ def test_root_test_py_is_found_and_run(make_run) -> None:
     run.model.script(
         [
             turn(("write_file", {"path": "greet.py", "content": source})),
+            turn(("run_tests", {})),
             turn(("finish", {"summary": "Added bye()."})),
         ]
     )
@@ -284,6 +285,7 @@ def test_root_test_py_is_found_and_run(make_run) -> None:
     assert "verdict: passed (1 passed" in done.stdout
     draft, body = _pull(run)
     assert not draft and "python test.py" in body
+    assert "the suite was not run a second time" in body  # run_tests stood for it
 
 
 # -- an npm package whose tests need its devDependencies ----------------------------------

@@ -307,7 +307,12 @@ class Iteration:
             if not result.files_changed:
                 reason = publishing.failure_reason(result)
                 return self._record_failure(priority, result, worktree.branch, reason)
-            notes = [self.sandbox_note(), _baseline_note(bench), _network_note(bench, result)]
+            notes = [
+                self.sandbox_note(),
+                _baseline_note(bench),
+                _network_note(bench, result),
+                _reuse_note(result),
+            ]
             notes = [n for n in notes if n]
             return self._publish(priority, worktree, result, verifier.command, run_id, notes)
         finally:
@@ -461,4 +466,13 @@ def _network_note(bench: Bench, result: AgentResult) -> str | None:
     return (
         "The tests ran without network access (agent.sandbox.network: false); if the "
         "suite needs the network, set it to true."
+    )
+
+
+def _reuse_note(result: AgentResult) -> str | None:
+    if not result.verification_reused:
+        return None
+    return (
+        "The verdict is the model's last run_tests: no file changed after it, so the suite "
+        "was not run a second time."
     )
