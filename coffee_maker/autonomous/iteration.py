@@ -38,7 +38,7 @@ from coffee_maker.autonomous.planning import (
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
-from coffee_maker.autonomous.test_bench import Bench, BenchProblem, build_bench
+from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
 from coffee_maker.logging import bind_context, get_logger
 
 log = get_logger(__name__)
@@ -307,13 +307,7 @@ class Iteration:
             if not result.files_changed:
                 reason = publishing.failure_reason(result)
                 return self._record_failure(priority, result, worktree.branch, reason)
-            notes = [
-                self.sandbox_note(),
-                _baseline_note(bench),
-                _network_note(bench, result),
-                _reuse_note(result),
-            ]
-            notes = [n for n in notes if n]
+            notes = publishing.review_notes(result, bench, self.sandbox_note())
             return self._publish(priority, worktree, result, verifier.command, run_id, notes)
         finally:
             bench.close()
@@ -445,34 +439,3 @@ class Iteration:
             self.state.clear_current()
         for cleaned in git_ops.clean_stale_worktrees(self.repo):
             log.info("removed a worktree left by an earlier run", path=cleaned)
-
-
-def _baseline_note(bench: Bench) -> str | None:
-    """What the verdict was measured against, for the reviewer."""
-    if bench.suite is None:
-        return None
-    if bench.baseline is None:
-        return "No baseline: the branch continues an earlier push, so failures are not compared."
-    return None
-
-
-def _network_note(bench: Bench, result: AgentResult) -> str | None:
-    """A suite that fails without the network may only need it: say that it was off."""
-    judged = result.judgement
-    if bench.sandbox is None or bench.sandbox.network or judged is None or judged.ok:
-        return None
-    if judged.verdict.value not in ("new failures", "0 tests ran"):
-        return None
-    return (
-        "The tests ran without network access (agent.sandbox.network: false); if the "
-        "suite needs the network, set it to true."
-    )
-
-
-def _reuse_note(result: AgentResult) -> str | None:
-    if not result.verification_reused:
-        return None
-    return (
-        "The verdict is the model's last run_tests: no file changed after it, so the suite "
-        "was not run a second time."
-    )

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from coffee_maker.agent import AgentResult, Status
@@ -30,6 +31,9 @@ from coffee_maker.autonomous.roadmap import Priority, set_status
 from coffee_maker.autonomous.roadmap import Status as RoadmapStatus
 from coffee_maker.logging import get_logger
 from coffee_maker.secrets import redact_text
+
+if TYPE_CHECKING:
+    from coffee_maker.autonomous.test_bench import Bench
 
 log = get_logger(__name__)
 
@@ -230,3 +234,25 @@ def unavailable_reason(result: AgentResult) -> str:
     detail = "; ".join(f"{name}: {why}" for name, why in last.items()) or result.error
     what = "the budget is exhausted" if result.limit == "budget" else "no provider is available"
     return redact_text(f"{what} ({detail})")
+
+
+def review_notes(result: AgentResult, bench: Bench, sandbox_note: str | None) -> list[str]:
+    """What a reviewer must know to read the verdict right, one line each."""
+    notes = [sandbox_note]
+    if bench.suite is not None and bench.baseline is None:
+        notes.append(
+            "No baseline: the branch continues an earlier push, so failures are not compared."
+        )
+    judged = result.judgement
+    offline = bench.sandbox is not None and not bench.sandbox.network
+    if offline and judged is not None and judged.verdict.value in ("new failures", "0 tests ran"):
+        notes.append(
+            "The tests ran without network access (agent.sandbox.network: false); if the "
+            "suite needs the network, set it to true."
+        )
+    if result.verification_reused:
+        notes.append(
+            "The verdict is the model's last run_tests: no file changed after it, so the "
+            "suite was not run a second time."
+        )
+    return [note for note in notes if note]
