@@ -284,6 +284,9 @@ def _caches() -> dict[str, str]:
     """Where each package manager keeps its downloads: under the user state directory."""
     return {
         "UV_CACHE_DIR": str(cache_dir("uv")),
+        # The sandbox binds the cache and the environments separately: a hard link
+        # across two mounts fails, so say "copy" instead of a warning in every log.
+        "UV_LINK_MODE": "copy",
         "PIP_CACHE_DIR": str(cache_dir("pip")),
         "npm_config_cache": str(cache_dir("npm")),
         "npm_config_store_dir": str(cache_dir("pnpm")),
