@@ -146,6 +146,11 @@ class CostTracker:
         self.refresh()
 
     # -- reading and writing the ledger ---------------------------------------------------
+    @property
+    def bytes_read(self) -> int:
+        """Ledger bytes this tracker has read: O(what others appended), never its own."""
+        return self._file.bytes_read
+
     def refresh(self) -> None:
         """Read what other processes appended since the last call (every method does this)."""
         with self._locked(exclusive=False):
