@@ -143,6 +143,7 @@ class CostTracker:
         self._checkpoint_every = checkpoint_every
         self._checkpointed = -1  # the offset the last checkpoint covers; -1: not started
         self._mutex = threading.RLock()
+        self._calendar: tuple[float, str, str, datetime, datetime] = (-1.0, "", "", utc(0), utc(0))
         self.refresh()
 
     # -- reading and writing the ledger ---------------------------------------------------
@@ -331,9 +332,11 @@ class CostTracker:
 
     def _periods(self, now: float) -> list[tuple[str, str, float | None, int, datetime]]:
         """(name, UTC day/month, limit, spent, when it resets) for the daily and monthly limits."""
-        today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-        day, month = day_key(now), month_key(now)
+        if self._calendar[0] != now // 86400:  # the keys change once a UTC day: every call asks
+            today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
+            next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+            self._calendar = (now // 86400, day_key(now), month_key(now), today, next_month)
+        _, day, month, today, next_month = self._calendar
         return [
             ("daily", day, self.controls.daily_limit, self._totals.days.get(day, 0),
              today + timedelta(days=1)),
