@@ -207,3 +207,38 @@ def test_the_daemon_shares_one_tracker_across_iterations(tmp_path: Path) -> None
     service = DevDaemon(config, RunOptions(repo=tmp_path))
     first, second = service.new_iteration(), service.new_iteration()
     assert first.tracker is second.tracker is service.tracker
+
+
+RACER = """
+import sys
+from coffee_maker.ai_providers.cost_tracker import BudgetExceeded, CostTracker
+from coffee_maker.ai_providers.provider_config import CostControls
+controls = CostControls(daily_limit=10.0, monthly_limit=None, per_task_limit=None)
+racer = CostTracker(controls, home=sys.argv[1], clock=lambda: {noon}, checkpoint_every=512)
+for i in range(300):
+    racer.track_cost(sys.argv[2], 0.0, {{"input_tokens": i}}, model="m")
+    if i % 10 == 0:
+        try:
+            racer.settle(racer.reserve(sys.argv[2], "m", 0.5), 0.5)
+        except BudgetExceeded:
+            pass
+"""
+
+
+def test_processes_checkpointing_at_once_keep_totals_and_budgets_exact(tmp_path: Path) -> None:
+    """Three processes append, reserve and write checkpoints at the same time: no call is
+    lost or counted twice, and together they never spend past the daily limit."""
+    script = textwrap.dedent(RACER.format(noon=NOON))
+    racers = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name])
+        for name in ("a", "b", "c")
+    ]
+    assert [r.wait(timeout=120) for r in racers] == [0, 0, 0]
+    lines = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    paid = [r for r in lines if r["kind"] == "call" and r["cost"] > 0]
+    assert len(paid) == 20  # 90 tries of $0.50 against $10: exactly twenty fit
+    opened = tracker(tmp_path)
+    assert opened.bytes_read < (tmp_path / "ledger.jsonl").stat().st_size  # checkpointed
+    got = summary(opened)
+    assert got["day"] == 10.0 and got == rebuilt(tmp_path)
+    assert sum(s["requests"] for s in got["stats"].values()) == 900 + 20
