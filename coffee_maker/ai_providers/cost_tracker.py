@@ -139,9 +139,7 @@ class CostTracker:
         self._warned: set[tuple[str, str]] = set()
         self._totals = Totals()
         self._file = LedgerFile(self.path, directory / "ledger.lock")
-        self._checkpoint = ledger_checkpoint.checkpoint_path(self.path)
-        self._checkpoint_every = checkpoint_every
-        self._checkpointed = -1  # the offset the last checkpoint covers; -1: not started
+        self._checkpoints = ledger_checkpoint.Checkpointer(self.path, checkpoint_every)
         self._mutex = threading.RLock()
         self._calendar: tuple[float, str, str, datetime, datetime] = (-1.0, "", "", utc(0), utc(0))
         self.refresh()
@@ -162,34 +160,14 @@ class CostTracker:
         """Hold the ledger lock and bring the totals up to date with the file."""
         with self._mutex:
             with self._file.locked(exclusive=exclusive):
-                starting = self._file.reset_if_replaced() or self._checkpointed < 0
+                starting = self._file.reset_if_replaced() or not self._checkpoints.started
                 if starting:
-                    self._start()
+                    self._totals = self._checkpoints.start(self._file)
                 self._ingest()
                 if starting:
                     self._check_thresholds()
                 yield
-            if self._file.offset - self._checkpointed >= self._checkpoint_every:
-                self._save_checkpoint()
-
-    def _start(self) -> None:
-        """Begin from the checkpoint if it still describes the ledger, else from byte 0."""
-        loaded = ledger_checkpoint.load(self._checkpoint, self._file.fd)
-        offset, lines, self._totals = loaded or (0, 0, Totals())
-        self._file.seek(offset, lines)
-        self._checkpointed = offset
-
-    def _save_checkpoint(self) -> None:
-        """Record the totals up to the current offset (a failure costs speed, not money)."""
-        offset = self._file.offset
-        try:
-            ledger_checkpoint.save(
-                self._checkpoint, self._file.fd, offset, self._file.lines, self._totals,
-                self.clock(),
-            )  # fmt: skip
-        except OSError as exc:
-            log.warning("%s: could not write (%s); the next open reads more", self._checkpoint, exc)
-        self._checkpointed = offset
+            self._checkpoints.maybe_save(self._file, self._totals, self.clock)
 
     def _ingest(self) -> None:
         """Apply the records appended since the last read (by any process)."""

@@ -19,12 +19,13 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from coffee_maker.ai_providers.atomic_files import atomic_write
-from coffee_maker.ai_providers.ledger import Reservation, Totals, UsageStats
+from coffee_maker.ai_providers.ledger import LedgerFile, Reservation, Totals, UsageStats
 from coffee_maker.ai_providers.ledger_records import MAX_TEXT, record_problem
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,38 @@ FIELDS = list(UsageStats.__dataclass_fields__)
 
 def checkpoint_path(ledger: Path) -> Path:
     return ledger.with_name("ledger.checkpoint.json")
+
+
+class Checkpointer:
+    """One tracker's use of the checkpoint: where to start, and when to write a new one
+    (``every`` ledger bytes read or written past the one it last loaded or wrote)."""
+
+    def __init__(self, ledger: Path, every: int) -> None:
+        self.path = checkpoint_path(ledger)
+        self.every = every
+        self.covered = -1  # the offset the last checkpoint covers; -1: not started
+
+    @property
+    def started(self) -> bool:
+        return self.covered >= 0
+
+    def start(self, file: LedgerFile) -> Totals:
+        """The totals to begin with; ``file`` is moved to the offset they cover (or 0)."""
+        offset, lines, totals = load(self.path, file.fd) or (0, 0, Totals())
+        file.seek(offset, lines)
+        self.covered = offset
+        return totals
+
+    def maybe_save(self, file: LedgerFile, totals: Totals, clock: Callable[[], float]) -> None:
+        """Write a checkpoint if ``file`` is far enough past the last one; a failure costs
+        speed (the next open reads more), never money, so it is a warning."""
+        if file.offset - self.covered < self.every:
+            return
+        try:
+            save(self.path, file.fd, file.offset, file.lines, totals, clock())
+        except OSError as exc:
+            log.warning("%s: could not write (%s); the next open reads more", self.path, exc)
+        self.covered = file.offset
 
 
 def tail_digest(fd: int, offset: int) -> str:
