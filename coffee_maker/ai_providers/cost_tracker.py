@@ -15,8 +15,12 @@ a reservation counts against the limits until a ``call`` naming it or a ``releas
 until it ``expires``, or until its process (on this host) is gone. Every append happens under
 an exclusive ``flock`` on ``ledger.lock``, so concurrent writers never interleave, and
 ``call`` records are fsync'd. Each tracker keeps running totals and the byte offset it has
-read up to; a call reads only the bytes appended since (by any process), so recording and
-asking for today's total cost O(new records), not O(ledger). A torn last line left by a
+read up to; a call reads only the bytes appended since (by any process), and a record the
+tracker wrote itself is applied without reading it back, so recording and asking for
+today's total cost O(new records), not O(ledger). Opening is O(records since the last
+checkpoint): ``ledger.checkpoint.json`` holds the totals up to an offset (see
+:mod:`~coffee_maker.ai_providers.ledger_checkpoint`; deleting it is safe), and the file is
+only ever read in bounded chunks, never whole. A torn last line left by a
 crash is skipped with one warning; the next append starts on a fresh line. So is any line
 that is not a well-formed record (a negative, non-finite or absurd cost or token count, a
 wrong type, an unknown kind): it is never applied, so a poisoned line cannot lift or break
@@ -41,6 +45,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coffee_maker.ai_providers import ledger_checkpoint
 from coffee_maker.ai_providers.base import USAGE_KEYS
 from coffee_maker.ai_providers.errors import BudgetExceededError
 from coffee_maker.ai_providers.ledger import (
@@ -55,13 +60,16 @@ from coffee_maker.ai_providers.ledger import (
     usd,
     utc,
 )
-from coffee_maker.ai_providers.ledger_records import bounded_cost, bounded_tokens
+from coffee_maker.ai_providers.ledger_records import bounded_cost, bounded_tokens, record_problem
 from coffee_maker.ai_providers.provider_config import CostControls
 from coffee_maker.paths import user_state_dir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RESERVATION_TTL = 3600.0
+#: Ledger bytes (about 4,000 records) read or written past the checkpoint before a tracker
+#: writes a new one: opening never parses more than this, and checkpoints stay rare.
+CHECKPOINT_EVERY = 1 << 20
 
 
 def money(amount: float) -> str:
@@ -107,7 +115,10 @@ class CostTracker:
 
     ``cost_controls`` are the limits (``None``: the documented defaults, $50 a day and $5 a
     task). ``home`` is the state directory (default :func:`user_state_dir`). Safe to share
-    between threads; several processes may use the same ledger at once.
+    between threads; several processes may use the same ledger at once. A long-lived
+    process should keep one tracker (the daemon does): it then reads only what other
+    processes appended. ``checkpoint_every``: ledger bytes past the checkpoint before a
+    new one is written.
     """
 
     def __init__(
@@ -116,6 +127,7 @@ class CostTracker:
         *,
         home: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.time,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         self.controls = cost_controls or CostControls()
         directory = Path(home) if home is not None else user_state_dir()
@@ -127,10 +139,17 @@ class CostTracker:
         self._warned: set[tuple[str, str]] = set()
         self._totals = Totals()
         self._file = LedgerFile(self.path, directory / "ledger.lock")
+        self._checkpoints = ledger_checkpoint.Checkpointer(self.path, checkpoint_every)
         self._mutex = threading.RLock()
+        self._calendar: tuple[float, str, str, datetime, datetime] = (-1.0, "", "", utc(0), utc(0))
         self.refresh()
 
     # -- reading and writing the ledger ---------------------------------------------------
+    @property
+    def bytes_read(self) -> int:
+        """Ledger bytes this tracker has read: O(what others appended), never its own."""
+        return self._file.bytes_read
+
     def refresh(self) -> None:
         """Read what other processes appended since the last call (every method does this)."""
         with self._locked(exclusive=False):
@@ -139,11 +158,16 @@ class CostTracker:
     @contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[None]:
         """Hold the ledger lock and bring the totals up to date with the file."""
-        with self._mutex, self._file.locked(exclusive=exclusive):
-            if self._file.reset_if_replaced():
-                self._totals = Totals()
-            self._ingest()
-            yield
+        with self._mutex:
+            with self._file.locked(exclusive=exclusive):
+                starting = self._file.reset_if_replaced() or not self._checkpoints.started
+                if starting:
+                    self._totals = self._checkpoints.start(self._file)
+                self._ingest()
+                if starting:
+                    self._check_thresholds()
+                yield
+            self._checkpoints.maybe_save(self._file, self._totals, self.clock)
 
     def _ingest(self) -> None:
         """Apply the records appended since the last read (by any process)."""
@@ -160,10 +184,16 @@ class CostTracker:
         """Write a record (the exclusive lock is held), then read it back in.
 
         Calls are fsync'd. Reservations and releases are not: they only matter while
-        their process lives, and other processes see them without it.
+        their process lives, and other processes see them without it. A record this
+        tracker wrote right after everything it had read is applied as is; anything
+        else is read back like another process's lines.
         """
-        self._file.append([record], durable=record["kind"] == "call")
-        self._ingest()
+        valid = record_problem(record) is None  # as others will judge it (built bounded)
+        own = self._file.append([record], durable=record["kind"] == "call", adopt=valid)
+        if not own:
+            self._ingest()
+        elif self._totals.apply(record):
+            self._check_thresholds()
 
     def _call_record(
         self,
@@ -280,9 +310,11 @@ class CostTracker:
 
     def _periods(self, now: float) -> list[tuple[str, str, float | None, int, datetime]]:
         """(name, UTC day/month, limit, spent, when it resets) for the daily and monthly limits."""
-        today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-        day, month = day_key(now), month_key(now)
+        if self._calendar[0] != now // 86400:  # the keys change once a UTC day: every call asks
+            today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
+            next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+            self._calendar = (now // 86400, day_key(now), month_key(now), today, next_month)
+        _, day, month, today, next_month = self._calendar
         return [
             ("daily", day, self.controls.daily_limit, self._totals.days.get(day, 0),
              today + timedelta(days=1)),
@@ -383,12 +415,12 @@ class CostTracker:
         low, high = (since.isoformat() if since else ""), (until.isoformat() if until else "~")
         columns = ["ts", "provider", "model", "task_id", *USAGE_KEYS, "cost", "outcome"]
         rows = 0
-        with self._locked(exclusive=False):
-            records = list(self._file.read_all())
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+        with self._locked(exclusive=False):  # the bytes up to here never change: read them
+            fd, stop = os.dup(self._file.fd), self._file.offset  # after letting writers go
+        with os.fdopen(fd, "rb") as ledger, open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, columns, extrasaction="ignore")
             writer.writeheader()
-            for rec in records:
+            for rec in self._file.read_all(ledger.fileno(), stop):
                 if rec.get("kind", "call") == "call" and low <= str(rec.get("ts", ""))[:10] <= high:
                     writer.writerow({**rec, "cost": f"{usd(to_nanos(rec.get('cost'))):.9f}"})
                     rows += 1

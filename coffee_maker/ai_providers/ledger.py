@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 _WARNED: set[tuple[str, int]] = set()
 
 NANOS = 1_000_000_000
+#: Bytes read at a time: the ledger is never read whole, so memory stays flat as it grows.
+CHUNK = 1 << 20
+#: A line longer than this is skipped unread: a real record is well under 20 KiB.
+MAX_LINE = 1 << 20
 
 
 def to_nanos(usd: float | int | str | None) -> int:
@@ -90,6 +94,9 @@ class LedgerFile:
         self._lock_fd = -1
         self._pid = -1
         self._torn = False  # the file does not end with a newline
+        self._size = -1  # the file's size when last looked at under the lock
+        #: Bytes read from the file by this object: what tests and benchmarks count.
+        self.bytes_read = 0
 
     # -- descriptors ---------------------------------------------------------------------
     def _open(self) -> None:
@@ -136,40 +143,81 @@ class LedgerFile:
             on_disk = None
         unchanged = on_disk is not None and os.path.samestat(on_disk, mine)
         if unchanged and mine.st_size >= self.offset:
+            self._size = mine.st_size
             return False
         self._open_data()
-        self.offset, self.lines, self._torn = 0, 0, False
+        self.seek(0, 0)
         stale = {key for key in _WARNED if key[0] == str(self.path)}
         _WARNED.difference_update(stale)
         return True
 
+    def seek(self, offset: int, lines: int) -> None:
+        """Continue from ``offset`` (a line boundary, ``lines`` lines in): a checkpoint's."""
+        self.offset, self.lines, self._torn, self._size = offset, lines, False, -1
+
+    @property
+    def fd(self) -> int:
+        """The data descriptor (opened by :meth:`locked`)."""
+        return self._fd
+
     # -- reading -------------------------------------------------------------------------
     def read_new(self) -> Iterator[dict[str, Any]]:
-        """Records appended since the last read. Call while holding the lock."""
+        """Records appended since the last read, in bounded chunks. Call while holding the lock."""
         size = os.fstat(self._fd).st_size
-        if size <= self.offset:
-            return
-        data = os.pread(self._fd, size - self.offset, self.offset)
-        end = data.rfind(b"\n") + 1
-        self.offset += end
-        lines = data[:end].split(b"\n")[:-1]
-        first, self.lines = self.lines + 1, self.lines + len(lines)
-        self._torn = end < len(data)
-        if self._torn:
-            self._warn(self.lines + 1, "an incomplete last line (a write interrupted by a crash?)")
-        for number, line in enumerate(lines, start=first):
-            record = self._parse(line, number)
+        self._size = size
+        for end, line in self._lines(self._fd, self.offset, size):
+            self.offset, self.lines = end, self.lines + 1
+            record = None
+            if line is None:
+                self._warn(self.lines, f"a line longer than {MAX_LINE:,} bytes")
+            else:
+                record = self._parse(line, self.lines)
             if record is not None:
                 yield record
+        self._torn = self.offset < size
+        if self._torn:
+            self._warn(self.lines + 1, "an incomplete last line (a write interrupted by a crash?)")
 
-    def read_all(self) -> Iterator[dict[str, Any]]:
-        """Every valid record from the start of the file (for exports); invalid lines skipped."""
-        with open(self.path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.endswith(b"\n"):
-                    record = self._parse(line.rstrip(b"\n"), number, quiet=True)
-                    if record is not None:
-                        yield record
+    def _lines(self, fd: int, start: int, stop: int) -> Iterator[tuple[int, bytes | None]]:
+        """(offset after the line, the line) for each complete line in ``[start, stop)``.
+
+        Reads :data:`CHUNK` bytes at a time, so memory stays bounded however large the
+        file is; a line longer than :data:`MAX_LINE` (no record is) comes back as None.
+        An unfinished last line is not returned.
+        """
+        base, rest, skipping = start, b"", False  # base: the file offset of rest[0]
+        while base + len(rest) < stop:
+            at = base + len(rest)
+            chunk = os.pread(fd, min(CHUNK, stop - at), at)
+            if not chunk:
+                return
+            self.bytes_read += len(chunk)
+            data = rest + chunk if rest else chunk
+            if skipping:
+                newline = data.find(b"\n")
+                if newline < 0:
+                    base, rest = base + len(data), b""
+                    continue
+                base, data, skipping = base + newline + 1, data[newline + 1 :], False
+                yield base, None
+            end = data.rfind(b"\n") + 1
+            lines = data[:end].split(b"\n")
+            lines.pop()
+            position = base
+            for line in lines:
+                position += len(line) + 1
+                yield position, line
+            base, rest = base + end, data[end:]
+            if len(rest) > MAX_LINE:
+                base, rest, skipping = base + len(rest), b"", True
+
+    def read_all(self, fd: int, stop: int) -> Iterator[dict[str, Any]]:
+        """Every valid record in the first ``stop`` bytes of ``fd`` (for exports), streamed
+        in chunks; invalid lines are skipped quietly (reading the ledger warned once)."""
+        for number, (_, line) in enumerate(self._lines(fd, 0, stop), start=1):
+            record = None if line is None else self._parse(line, number, quiet=True)
+            if record is not None:
+                yield record
 
     def _parse(self, line: bytes, number: int, *, quiet: bool = False) -> dict[str, Any] | None:
         """The record on line ``number``, or None (with a warning) when it must not count."""
@@ -197,11 +245,16 @@ class LedgerFile:
         log.warning("%s:%d: skipping %s; it is not counted", self.path, number, what)
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, records: Iterable[dict[str, Any]], *, durable: bool = True) -> None:
+    def append(
+        self, records: list[dict[str, Any]], *, durable: bool = True, adopt: bool = True
+    ) -> bool:
         """Append whole lines (and fsync if ``durable``) while holding the exclusive lock.
 
         Other processes see the lines at once either way; fsync is what makes them outlive
-        a power cut, which only records of money spent need.
+        a power cut, which only records of money spent need. With ``adopt``, True when
+        the file held exactly what was read before and these lines after: the offset
+        then moves past them and the caller applies ``records`` itself, without reading
+        back what it just wrote. False: read them back with :meth:`read_new`.
         """
         lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
         payload = (("\n" if self._torn else "") + lines).encode()
@@ -211,6 +264,13 @@ class LedgerFile:
             view = view[written:]
         if durable:
             os.fsync(self._fd)
+        caught_up = adopt and not self._torn and self._size == self.offset
+        if not caught_up or os.fstat(self._fd).st_size != self.offset + len(payload):
+            return False  # a torn line before ours, or a writer that ignores the lock
+        self.offset += len(payload)
+        self.lines += len(records)
+        self._size = self.offset
+        return True
 
 
 @dataclass

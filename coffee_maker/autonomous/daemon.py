@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.iteration import Ending, Iteration, IterationResult, RunOptions
@@ -71,6 +72,8 @@ class DevDaemon:
         self._busy_since: float | None = None
         self._scheduler: Any = None
         self._state: RepoState | None = None
+        #: The budget's view of the ledger, shared by every iteration this daemon runs.
+        self.tracker: CostTracker | None = None
 
     # -- one iteration ---------------------------------------------------------------------
     def step(self, text: str) -> None:
@@ -79,8 +82,14 @@ class DevDaemon:
         self._on_step(text)
 
     def new_iteration(self) -> Iteration:
+        if self.tracker is None:  # one per daemon: each tick then reads only the new lines
+            self.tracker = CostTracker(self.config.cost_controls)
         return self.iteration_factory(
-            self.config, self.options, on_step=self.step, should_stop=self.stop_requested.is_set
+            self.config,
+            self.options,
+            tracker=self.tracker,
+            on_step=self.step,
+            should_stop=self.stop_requested.is_set,
         )
 
     def run_once(self) -> IterationResult:
