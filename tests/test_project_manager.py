@@ -334,7 +334,7 @@ def test_costs_shows_spend_against_limits_and_exports_csv(tmp_path, capsys, monk
     tracker = CostTracker()
     tracker.track_cost("openai", 0.25, {"input_tokens": 1000, "output_tokens": 200}, model="m")
     tracker.track_cost("claude", 1.5, {"input_tokens": 9000, "output_tokens": 900}, model="s")
-    path = write_config(tmp_path, "cost_controls:\n  daily_limit: 10\n")
+    path = write_config(tmp_path, "providers:\n  ollama: {}\ncost_controls:\n  daily_limit: 10\n")
     csv_file = tmp_path / "calls.csv"
     code, out, _ = run(
         capsys, "provider", "costs", "--config", str(path), "--days", "3", "--csv", str(csv_file)

@@ -322,7 +322,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         data = expand_env(data, env)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    providers = data.get("providers") or {}
+    providers = data["providers"] = data.get("providers") or {}  # `providers:` alone is none
     if not isinstance(providers, dict):
         raise ConfigError(f"{source}: providers: expected a mapping of name -> settings")
     implicit_types: set[str] = set()
@@ -393,7 +393,13 @@ def load_config(
         config = parse_config(_read_yaml(builtin), "built-in defaults", environ)
         config.source = None
         return config
-    return parse_config(_read_yaml(found), str(found), environ)
+    config = parse_config(_read_yaml(found), str(found), environ)
+    if not config.providers:  # an empty file, or no `providers:`: nothing could ever run
+        raise ConfigError(
+            f"{found}: defines no providers; add a `providers:` section "
+            "(`project-manager setup` writes one)"
+        )
+    return config
 
 
 def _read_yaml(path: Path) -> Any:
