@@ -438,3 +438,18 @@ def test_env_file_update_keeps_other_lines_and_is_private(tmp_path, monkeypatch)
     assert read_env_file(path)["NEW_API_KEY"] == "sk-new-value-123"
     with pytest.raises(ValueError, match="spaces"):
         update_env_file(path, {"BAD_API_KEY": "two words"})
+
+
+def test_roadmap_reports_a_cycle_and_counts_in_the_singular(tmp_path, capsys):
+    repo = git_repo(tmp_path, "## PRIORITY 1: a\n**Dependencies**: PRIORITY 1.1\n")
+    code, out, err = run(capsys, "roadmap", "--repo", str(repo))
+    assert code == 0
+    words = " ".join(out.split())  # the table's title wraps to the table's width
+    assert "ROADMAP.md: 1 priority " in words and "1 priorities" not in words
+    cycle = "## PRIORITY 1.1: b\n**Dependencies**: PRIORITY 1\n"
+    (repo / "ROADMAP.md").write_text((repo / "ROADMAP.md").read_text() + cycle)
+    code, out, err = run(capsys, "roadmap", "--repo", str(repo))
+    assert code == 0 and "ROADMAP.md: 2 priorities" in " ".join(out.split())
+    [warning] = err.splitlines()
+    assert warning.startswith("project-manager: warning: ")
+    assert "ROADMAP.md:2: dependency cycle: PRIORITY 1 -> PRIORITY 1.1 -> PRIORITY 1;" in warning

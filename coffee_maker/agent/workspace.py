@@ -30,6 +30,7 @@ from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
+from coffee_maker.wording import count_of
 
 #: Build and test droppings that are never "a file the model changed".
 ALWAYS_IGNORED = pathspec.GitIgnoreSpec.from_lines(
@@ -204,7 +205,7 @@ class Workspace:
         if first < 1:
             raise ToolError("start_line: lines are numbered from 1")
         if lines and first > len(lines):
-            raise ToolError(f"start_line: {path} has only {len(lines)} lines")
+            raise ToolError(f"start_line: {path} has only {count_of(len(lines), 'line')}")
         if last < first and lines:
             raise ToolError("end_line: must not be smaller than start_line")
         shown: list[str] = []
