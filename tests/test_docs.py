@@ -389,3 +389,16 @@ def test_the_readmes_python_example_runs_as_written(tmp_path):
                               text=True, env=env, timeout=60)  # fmt: skip
         assert done.returncode == 0, f"{block.where}: {done.stderr}"
         assert done.stdout.startswith("success add() adds now ['calc.py'] True")
+
+
+def test_the_readme_says_which_node_the_test_tools_need():
+    """The pinned Claude Code declares the Node.js it needs; the README must say the same."""
+    import json
+
+    lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
+    engines = lock["packages"]["node_modules/@anthropic-ai/claude-code"]["engines"]["node"]
+    major = re.fullmatch(r">=\s*(\d+)(?:\.\d+)*", engines.strip())
+    assert major, f"package-lock.json: claude-code engines.node {engines!r}: not '>=N'"
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = text.split("## Quick start (development)", 1)[1].split("\n## ", 1)[0]
+    assert f"Node.js {major.group(1)} or newer" in " ".join(quick_start.split())
