@@ -1,4 +1,4 @@
-"""The tools a model is offered (CONTRACT.md's table) and their dispatch.
+"""The tools a model is offered (docs/ARCHITECTURE.md, "The agent's tools") and their dispatch.
 
 Specs are provider-neutral JSON schemas; each provider renders them in its vendor's format.
 Every failure (a refused path, a missing argument, an edit that does not match) comes back
@@ -33,7 +33,7 @@ def _schema(required: list[str], **properties: tuple[str, str]) -> dict[str, Any
 
 _PATH = ("string", "A path relative to the workspace root.")
 
-#: CONTRACT.md's tools; ``run_command`` is offered only when the config allows it.
+#: The tools; ``run_command`` is offered only when the config allows it.
 TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_files",

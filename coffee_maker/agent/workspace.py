@@ -1,6 +1,6 @@
 """The jail every tool acts through: paths, file operations and the command runner.
 
-The model is untrusted (DESIGN.md, idea 6). A path it names is relative to the workspace
+The model is untrusted (README, "Safety model"). A path it names is relative to the workspace
 root; ``..``, absolute paths, symbolic links resolving outside, anything under ``.git``
 and files the config marks sensitive are refused with a :class:`ToolError`, whose message
 goes back to the model as a tool result: a refusal never ends the run.

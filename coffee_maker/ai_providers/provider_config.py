@@ -2,7 +2,8 @@
 
 Every mistake a user can make in the file ends in :class:`ConfigError`, one line naming
 the file and the key (``config/ai_providers.yaml: providers.openai.max_tokens: ...``),
-never a traceback and never a silent default. CONTRACT.md documents the format.
+never a traceback and never a silent default. The format is documented in README.md
+("Configuration"), config/ai_providers.yaml (every section) and docs/AI_PROVIDERS.md.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ def find_config(
     repo: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Path | None:
-    """The config file by CONTRACT.md's lookup order, or None for built-in defaults."""
+    """The config file by the lookup order (README, "Configuration"), or None for defaults."""
     env = os.environ if environ is None else environ
     if path:
         candidate = Path(path).expanduser()
