@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
     ROOT / "docs" / "AI_PROVIDERS.md",
+    ROOT / "docs" / "ARCHITECTURE.md",
     ROOT / "docs" / "OPERATIONS.md",
     ROOT / "docs" / "ROADMAP_FORMAT.md",
     ROOT / "docs" / "VERIFICATION.md",
