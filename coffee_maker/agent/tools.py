@@ -1,4 +1,4 @@
-"""The tools a model is offered (CONTRACT.md's table) and their dispatch.
+"""The tools a model is offered (docs/ARCHITECTURE.md, "The agent's tools") and their dispatch.
 
 Specs are provider-neutral JSON schemas; each provider renders them in its vendor's format.
 Every failure (a refused path, a missing argument, an edit that does not match) comes back
@@ -20,6 +20,7 @@ from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.ai_providers.base import ARGUMENTS_ERROR, ToolCall, ToolSpec
 from coffee_maker.ai_providers.provider_config import AgentSettings
 from coffee_maker.secrets import redact_text
+from coffee_maker.wording import count_of
 
 
 def _schema(required: list[str], **properties: tuple[str, str]) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def _schema(required: list[str], **properties: tuple[str, str]) -> dict[str, Any
 
 _PATH = ("string", "A path relative to the workspace root.")
 
-#: CONTRACT.md's tools; ``run_command`` is offered only when the config allows it.
+#: The tools; ``run_command`` is offered only when the config allows it.
 TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_files",
@@ -247,7 +248,7 @@ class Toolbox:
 
     def _write_file(self, path: str, content: str) -> ToolOutcome:
         size = self.workspace.write_text(path, content)
-        return ToolOutcome(f"wrote {path} ({size} bytes)")
+        return ToolOutcome(f"wrote {path} ({count_of(size, 'byte')})")
 
     def _edit_file(self, path: str, old_text: str, new_text: str) -> ToolOutcome:
         text = self.workspace.read_raw(path)

@@ -1,6 +1,6 @@
 """The jail every tool acts through: paths, file operations and the command runner.
 
-The model is untrusted (DESIGN.md, idea 6). A path it names is relative to the workspace
+The model is untrusted (README, "Safety model"). A path it names is relative to the workspace
 root; ``..``, absolute paths, symbolic links resolving outside, anything under ``.git``
 and files the config marks sensitive are refused with a :class:`ToolError`, whose message
 goes back to the model as a tool result: a refusal never ends the run.
@@ -30,6 +30,7 @@ from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
+from coffee_maker.wording import count_of
 
 #: Build and test droppings that are never "a file the model changed".
 ALWAYS_IGNORED = pathspec.GitIgnoreSpec.from_lines(
@@ -204,7 +205,7 @@ class Workspace:
         if first < 1:
             raise ToolError("start_line: lines are numbered from 1")
         if lines and first > len(lines):
-            raise ToolError(f"start_line: {path} has only {len(lines)} lines")
+            raise ToolError(f"start_line: {path} has only {count_of(len(lines), 'line')}")
         if last < first and lines:
             raise ToolError("end_line: must not be smaller than start_line")
         shown: list[str] = []

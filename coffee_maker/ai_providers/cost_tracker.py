@@ -398,8 +398,24 @@ class CostTracker:
         return dict(sorted(result.items()))
 
     def get_provider_stats(self) -> dict[str, dict[str, Any]]:
-        """All-time stats per provider, as plain dicts."""
-        return {name: stat.to_dict() for name, stat in self.stats().items()}
+        """All-time stats per provider, as plain dicts.
+
+        Besides the richer keys of ``UsageStats.to_dict`` each carries the names the
+        Python API has always promised (README, "Python API"): ``total_cost``,
+        ``total_requests``, ``avg_cost``, ``total_tokens_in`` and ``total_tokens_out``.
+        """
+        result: dict[str, dict[str, Any]] = {}
+        for name, stat in self.stats().items():
+            data = stat.to_dict()
+            data.update(
+                total_cost=data["cost"],
+                total_requests=data["requests"],
+                avg_cost=data["average_cost"],
+                total_tokens_in=data["input_tokens"],
+                total_tokens_out=data["output_tokens"],
+            )
+            result[name] = data
+        return result
 
     def daily_totals(self, days: int = 7) -> list[tuple[date, float]]:
         """USD per UTC day for the last ``days`` days, oldest first, today last."""

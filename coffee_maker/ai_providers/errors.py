@@ -3,7 +3,7 @@
 Every SDK raises its own exceptions (and the Claude Code CLI reports errors as JSON);
 :func:`classify` maps them all to a :class:`ProviderError` whose ``kind`` decides the
 action. The table :data:`ACTIONS` is the single place that decision is written down
-(DESIGN.md, "Errors: what the fallback does with each").
+(docs/AI_PROVIDERS.md, "What happens when a call fails", says it for users).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ LEVELS = {
 
 @dataclass
 class FallbackConfig:
-    """How hard to try: the config file's ``fallback:`` section (CONTRACT.md)."""
+    """How hard to try: the config file's ``fallback:`` section (config/ai_providers.yaml)."""
 
     fallback_order: list[str] = field(default_factory=list)
     enabled: bool = True

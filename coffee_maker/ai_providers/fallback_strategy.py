@@ -3,7 +3,8 @@
 The agent talks to "a model"; behind it this strategy walks the provider chain (the list
 passed in, else ``first`` or the default provider, then ``fallback_order`` or every enabled
 provider) and, within each provider, its ``model`` then ``fallback_models``. What happens on
-each error is DESIGN.md's table, read from :data:`coffee_maker.ai_providers.errors.ACTIONS`:
+each error is the table in :data:`coffee_maker.ai_providers.errors.ACTIONS` (for users:
+docs/AI_PROVIDERS.md, "What happens when a call fails"):
 
 - transient (rate limited, overloaded, 5xx, timeout, connection): exponential backoff with
   jitter (``retry_delay`` doubling, capped at ``max_retry_delay``), ``retry_attempts`` calls

@@ -2,7 +2,8 @@
 
 Every mistake a user can make in the file ends in :class:`ConfigError`, one line naming
 the file and the key (``config/ai_providers.yaml: providers.openai.max_tokens: ...``),
-never a traceback and never a silent default. CONTRACT.md documents the format.
+never a traceback and never a silent default. The format is documented in README.md
+("Configuration"), config/ai_providers.yaml (every section) and docs/AI_PROVIDERS.md.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ def find_config(
     repo: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Path | None:
-    """The config file by CONTRACT.md's lookup order, or None for built-in defaults."""
+    """The config file by the lookup order (README, "Configuration"), or None for defaults."""
     env = os.environ if environ is None else environ
     if path:
         candidate = Path(path).expanduser()
@@ -322,7 +323,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         data = expand_env(data, env)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    providers = data.get("providers") or {}
+    providers = data["providers"] = data.get("providers") or {}  # `providers:` alone is none
     if not isinstance(providers, dict):
         raise ConfigError(f"{source}: providers: expected a mapping of name -> settings")
     implicit_types: set[str] = set()
@@ -393,7 +394,13 @@ def load_config(
         config = parse_config(_read_yaml(builtin), "built-in defaults", environ)
         config.source = None
         return config
-    return parse_config(_read_yaml(found), str(found), environ)
+    config = parse_config(_read_yaml(found), str(found), environ)
+    if not config.providers:  # an empty file, or no `providers:`: nothing could ever run
+        raise ConfigError(
+            f"{found}: defines no providers; add a `providers:` section "
+            "(`project-manager setup` writes one)"
+        )
+    return config
 
 
 def _read_yaml(path: Path) -> Any:

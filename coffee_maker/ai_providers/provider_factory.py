@@ -89,7 +89,9 @@ class ProviderFactory:
     def provider_names(self) -> list[str]:
         return list(self.config.providers)
 
-    def register_provider(self, name: str, cls: type[BaseAIProvider] | str) -> None:
+    @staticmethod
+    def register_provider(name: str, cls: type[BaseAIProvider] | str) -> None:
+        """Register a provider type; callable on the class (as the README shows) or an instance."""
         register_provider(name, cls)
 
     def create(self, name: str) -> BaseAIProvider:

@@ -304,7 +304,7 @@ class ProviderGate:
     def after_failure(
         self, provider: BaseAIProvider, err: ProviderError
     ) -> tuple[float | None, bool]:
-        """Apply the error's action (DESIGN.md's table) once retries are over.
+        """Apply the error's action (``errors.ACTIONS``) once retries are over.
 
         Returns when the provider may work again (if known) and whether its next model is
         worth trying.

@@ -6,7 +6,9 @@ recursive walk (``${VAR}`` expansion, validation, a dump) turns into a billion c
 ate 6.5 GB before this loader existed. Anchors and aliases are therefore refused outright,
 not counted: a config is short and hand-written, writing a repeated value out costs a few
 lines, and with no aliases every step after parsing is linear in the file's size. Merge
-keys (``<<: *base``) need an alias, so they are refused too. The other bounds keep a
+keys (``<<: *base``) need an alias, so they are refused too. A key written twice in one
+mapping is refused with both lines: YAML silently keeps the last, so a second
+``providers:`` section would quietly erase the first. The other bounds keep a
 mistake from becoming a hang: a size cap read without trusting ``stat`` (``/dev/zero`` is
 a "file"), strict UTF-8 with the offending byte's offset, and a nesting limit checked while
 parsing (a 1 MiB ``[[[[...`` would otherwise recurse until it crashes).
@@ -52,6 +54,7 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = 0
         self.nodes = 0
+        self.path: list[str] = []  # keys (and [indexes]) leading to the node being composed
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
@@ -67,10 +70,40 @@ class _BoundedLoader(yaml.SafeLoader):
             raise _Refused(event.start_mark, f"more than {MAX_YAML_NODES:,} values in one file")
         if self.depth > MAX_YAML_DEPTH:
             raise _Refused(event.start_mark, f"nested deeper than {MAX_YAML_DEPTH} levels")
+        if isinstance(index, yaml.ScalarNode):
+            self.path.append(str(index.value))
+        elif isinstance(index, int):
+            self.path.append(f"[{index}]")
+        else:
+            self.path.append("")  # a mapping's key, or the document itself
         try:
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+            self.path.pop()
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        node = super().compose_mapping_node(anchor)
+        first_line: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            ident = (key.tag, key.value)
+            if ident in first_line:
+                raise _Refused(
+                    key.start_mark,
+                    f"duplicate key {self._dotted(key.value)} (first at line "
+                    f"{first_line[ident]}); YAML would keep only the last, so write it once",
+                )
+            first_line[ident] = key.start_mark.line + 1
+        return node
+
+    def _dotted(self, key: str) -> str:
+        """``providers.claude.model`` or ``rules[0].type``: where ``key`` sits in the file."""
+        text = ""
+        for part in (p for p in [*self.path, key] if p):
+            text += part if part.startswith("[") or not text else f".{part}"
+        return text
 
 
 def parse_yaml_text(text: str | bytes, source: str) -> Any:

@@ -45,7 +45,7 @@ log = get_logger(__name__)
 
 
 class Ending(StrEnum):
-    """How an iteration ended (the command line maps each to an exit code of CONTRACT.md)."""
+    """How an iteration ended (the command line maps each to an exit code: README, "Exit codes")."""
 
     PR_OPENED = "pr_opened"
     PUSHED = "pushed"  # --no-pr or create_prs: false
@@ -71,7 +71,7 @@ class IterationResult:
 
 @dataclass
 class RunOptions:
-    """The command line's choices for one daemon (CONTRACT.md flags)."""
+    """The command line's choices for one daemon (``code-developer --help``; README)."""
 
     repo: Path
     provider: str | None = None

@@ -151,7 +151,7 @@ def commit_message(priority: Priority, result: AgentResult, paths: LocalPaths | 
 
 
 def verdict_of(result: AgentResult) -> str:
-    """The verdict word of a run (CONTRACT's words), for trailers, state and status."""
+    """The verdict word of a run (docs/VERIFICATION.md), for trailers, state and status."""
     return result.judgement.verdict.value if result.judgement else "not verified"
 
 

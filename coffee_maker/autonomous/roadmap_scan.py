@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from coffee_maker.autonomous.roadmap_cycles import dependency_cycles
+
 
 class Status(StrEnum):
     PLANNED = "Planned"
@@ -324,6 +326,26 @@ class _Scanner:
         for pid, same in lines.items():
             if len(same) > 1:
                 self._warn(same[1], _duplicate_warning(pid, same))
+        self._warn_cycles()
+
+    def _warn_cycles(self) -> None:
+        """A dependency cycle never becomes ready: name it, at its first priority's line.
+
+        Not held: once any member is Complete the cycle is broken and the rest can run.
+        """
+        graph: dict[str, list[str]] = {}
+        where: dict[str, int] = {}
+        for found in self.found:
+            p = found.priority
+            graph.setdefault(p.id, []).extend(d for d in p.dependencies if d != p.id)
+            where.setdefault(p.id, found.dependency_line or p.line)
+        for cycle in dependency_cycles(graph):
+            path = " -> ".join(cycle)
+            self._warn(
+                where[cycle[0]],
+                f"dependency cycle: {path}; none of them becomes ready until one of "
+                "these dependencies is removed or one of them is Complete",
+            )
 
 
 def _join(numbers: list[int]) -> str:

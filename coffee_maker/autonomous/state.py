@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.secrets import redact, redact_text
+from coffee_maker.wording import count_of
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ class RepoState:
                 record["failures"] += 1
                 if record["failures"] >= max_attempts and not record["blocked"]:
                     record["blocked"] = True
-                    reason = f"failed {record['failures']} times"
+                    reason = f"failed {count_of(record['failures'], 'time')}"
                     record["blocked_reason"] = f"{reason}; last error: {error}" if error else reason
             entry = {"at": record["last_run_at"], "outcome": outcome.value, "error": error}
             record["history"] = [*record["history"], entry | details][-HISTORY_LIMIT:]

@@ -1,4 +1,4 @@
-"""``code-developer``: the daemon's command line (CONTRACT.md, "Commands").
+"""``code-developer``: the daemon's command line (docs/ARCHITECTURE.md, "cli").
 
 Only ``argparse`` is imported at start-up; everything else is imported by the command
 that needs it, so ``--help`` answers at once. Every error a user can cause ends in one

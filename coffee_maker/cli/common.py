@@ -1,6 +1,6 @@
 """What both command-line programs share: exit codes, the error guard, config and console.
 
-The contract (CONTRACT.md) promises that a user's mistake ends in one line naming the
+The README ("Exit codes") promises that a user's mistake ends in one line naming the
 file, key or flag, with exit code 2, and never in a traceback. :func:`run_guarded` is the
 single place that promise is kept, so a command body can simply raise. Nothing heavy is
 imported at module level: ``--help`` must not pay for pydantic, rich or a vendor SDK.

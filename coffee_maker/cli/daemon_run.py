@@ -149,7 +149,7 @@ def _run(daemon: Any, single: bool) -> int:
 
 
 def exit_code(result: Any) -> int:
-    """CONTRACT.md's exit code for how an iteration ended."""
+    """The exit code for how an iteration ended (README, "Exit codes")."""
     from coffee_maker.autonomous.iteration import Ending
 
     codes = {

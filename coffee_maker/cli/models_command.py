@@ -177,8 +177,11 @@ def _print_listing(
     fetched = str(entry.get("fetched_at", "?"))[:16].replace("T", " ")
     ago = _human(age) if age is not None else "?"
     when = f"fetched {fetched} UTC ({ago}{'' if ago == 'just now' else ' ago'})"
+    from coffee_maker.wording import count_of
+
     console.print(
-        f"[bold]{escape(name)}[/] ({escape(settings.type)}): {len(listed)} models, {when}"
+        f"[bold]{escape(name)}[/] ({escape(settings.type)}): "
+        f"{count_of(len(listed), 'model')}, {when}"
     )
     table = Table()
     table.add_column("model")

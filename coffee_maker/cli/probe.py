@@ -91,7 +91,9 @@ def _result(name: str, box: dict[str, object], timeout: float) -> Probe:
     if "models" in box:
         models = box["models"]
         assert isinstance(models, list)
-        return Probe("ok", f"{len(models)} models listed", models=models)
+        from coffee_maker.wording import count_of
+
+        return Probe("ok", f"{count_of(len(models), 'model')} listed", models=models)
     error = box.get("error")
     if isinstance(error, BaseException):
         kind, message = describe_error(error, name)

@@ -1,4 +1,4 @@
-"""``project-manager``: the companion CLI to the daemon (CONTRACT.md, "Commands").
+"""``project-manager``: the companion CLI to the daemon (docs/ARCHITECTURE.md, "cli").
 
 Only argparse is imported here. Each command's module is imported when that command
 runs, so ``project-manager --help`` answers before any SDK, pydantic or rich is loaded.

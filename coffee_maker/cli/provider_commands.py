@@ -155,9 +155,11 @@ def status(args: argparse.Namespace) -> int:
 
 def _reach_cell(reach: dict[str, Any]) -> str:
     """A short cell; the details go in the notes under the table, where they fit."""
+    from coffee_maker.wording import count_of
+
     outcome = reach["outcome"]
     text = {
-        "ok": f"yes ({reach['model_count']} models)",
+        "ok": f"yes ({count_of(reach['model_count'], 'model')})",
         "unchecked": "not checked",
         "skipped": "skipped",
         "error": f"no: {reach['error_kind']}",

@@ -96,7 +96,10 @@ def _print(plan: Roadmap, state: RepoState, path: Path) -> None:
     from coffee_maker.cli.common import make_console
 
     notes = notes_for(plan, state)
-    table = Table(title=escape(f"{path}: {len(plan)} priorities"), title_justify="left")
+    from coffee_maker.wording import count_of
+
+    title = f"{path}: {count_of(len(plan), 'priority')}"
+    table = Table(title=escape(title), title_justify="left")
     for column in ("id", "title", "status", "depends on", "attempts", "note"):
         table.add_column(column, justify="right" if column == "attempts" else "left")
     for priority in plan:

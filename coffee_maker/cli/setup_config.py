@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import AppConfig
     from coffee_maker.cli.setup_wizard import Answers
 
-HEADER = "# coffee-maker configuration, written by `project-manager setup` (CONTRACT.md)."
+HEADER = "# coffee-maker configuration, written by `project-manager setup` (README.md)."
 
 
 def example_path() -> Path:
