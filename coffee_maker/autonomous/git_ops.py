@@ -182,16 +182,19 @@ def branch_name(priority_id: str, slug: str, branch_prefix: str = "coffee-maker/
 # -- worktrees ---------------------------------------------------------------------------
 
 
-def _require_repo(repo: str | os.PathLike[str]) -> None:
+def _in_repo(repo: str | os.PathLike[str], *args: str) -> bytes:
+    """``git args`` in ``repo``, where not being a repository is the user's mistake to name."""
     try:
-        _git(repo, "rev-parse", "--git-dir")
-    except GitError:
-        raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
+        return _git_bytes(repo, *args)
+    except GitError as exc:
+        said = str(exc).partition("): ")[2]  # git's own words (a path could quote these)
+        if said.startswith("fatal: not a git repository"):
+            raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
+        raise
 
 
 def _remotes(repo: str | os.PathLike[str]) -> list[str]:
-    _require_repo(repo)
-    return _git(repo, "remote").split()
+    return _decoded(_in_repo(repo, "remote")).split()
 
 
 def _has_remote(repo: str | os.PathLike[str], remote: str) -> bool:
@@ -286,14 +289,12 @@ def default_branch(repo: str | os.PathLike[str], remote: str = "origin") -> str:
 
 def read_file_at(repo: str | os.PathLike[str], commit: str, path: str) -> bytes | None:
     """A file's bytes as ``commit`` has it (None if it has none), read from the object store."""
-    spec = f"{commit}:{path}"
-    _require_repo(repo)  # an error, not "no such file"
-    try:
-        if _git(repo, "cat-file", "-t", spec) != "blob":
-            return None
-    except GitError:
+    try:  # fails alike for no such commit or path, and for a directory or submodule there
+        return _in_repo(repo, "cat-file", "blob", f"{commit}:{path}")
+    except GitError as exc:
+        if str(exc).endswith("not a git repository (use --repo PATH)"):
+            raise
         return None
-    return _git_bytes(repo, "cat-file", "blob", spec)
 
 
 def base_commit(repo: str | os.PathLike[str], base_branch: str, remote: str = "origin") -> str:
