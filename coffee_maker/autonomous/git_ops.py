@@ -12,20 +12,21 @@ ever reset or deleted. Pushes never force, and nothing is written to the user's 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from coffee_maker.autonomous.git_command import GitError
+from coffee_maker.autonomous.git_command import decoded as _decoded
+from coffee_maker.autonomous.git_command import git_bytes as _git_bytes
+from coffee_maker.autonomous.git_command import git_text as _git
 from coffee_maker.autonomous.state import atomic_write_json, now_iso, process_alive, state_dir
 from coffee_maker.paths import user_state_dir
 from coffee_maker.secrets import redact_text
@@ -36,10 +37,6 @@ PROBE_TIMEOUT = 30.0  # seconds for a look at the remote (ls-remote) before any 
 BRANCHES_FILE = "branches.json"
 #: Network commands fail instead of waiting for a password nobody will type.
 _BATCH_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
-
-
-class GitError(Exception):
-    """A git operation failed; the message carries git's own (redacted) explanation."""
 
 
 @dataclass(frozen=True)
@@ -55,74 +52,6 @@ class Worktree:
         """``git add``/``diff`` arguments that leave the environment's files out."""
         excluded = [f":(exclude,literal){p.rstrip('/')}" for p in self.environment_files]
         return ["--", ".", *excluded]
-
-
-def _git(
-    cwd: str | os.PathLike[str],
-    *args: str,
-    timeout: float | None = None,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """Run ``git args`` in ``cwd``: its output as text, less the trailing newline."""
-    return _decoded(_git_bytes(cwd, *args, timeout=timeout, env=env))
-
-
-def _git_bytes(
-    cwd: str | os.PathLike[str],
-    *args: str,
-    timeout: float | None = None,
-    env: Mapping[str, str] | None = None,
-) -> bytes:
-    """Run ``git args`` in ``cwd``: its output as it is; a GitError with git's stderr.
-
-    A plain subprocess (no GitPython: importing it cost every command ~75 ms and the
-    daemon ~14 MB). Messages in English (``LC_ALL=C``) whatever the user's locale; no
-    stdin; its own process group, so a timeout also kills what git started (a remote
-    helper, ssh) instead of waiting for it to close our pipes.
-    """
-    if not Path(cwd).is_dir():
-        raise GitError(f"{cwd}: no such directory")
-    command = ["git", *args]
-    environ = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})}
-    try:
-        proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed (or not on PATH)") from None
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, _ = proc.communicate()
-        err = f'Timeout: the command "{" ".join(command)}" did not complete in {timeout:g} secs.'
-        err = err.encode()
-    except BaseException:  # Ctrl-C: the group is ours to end, it no longer sees the terminal
-        _kill_group(proc)
-        raise
-    if proc.returncode != 0:
-        said = (_decoded(err), _decoded(out))
-        detail = redact_text("\n".join(s for s in said if s).strip())
-        raise GitError(f"git {args[0]} failed in {cwd} (exit {proc.returncode}): {detail}")
-    return out
-
-
-def _decoded(data: bytes) -> str:
-    """git's output as text, one trailing newline dropped; undecodable bytes kept as-is."""
-    text = data.decode("utf-8", "surrogateescape")
-    return text[:-1] if text.endswith("\n") else text
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _sha(cwd: str | os.PathLike[str], ref: str) -> str | None:
