@@ -15,9 +15,37 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
-import structlog
-
 from coffee_maker.secrets import redact
+
+_structlog_module: Any = None
+#: ``configure_logging`` ran before structlog was imported: configure it on import.
+_configure_pending = False
+
+
+def _structlog() -> Any:
+    """structlog, imported on first use and without the rich tracebacks of its ``dev`` module.
+
+    Importing structlog costs ~50 ms, so a command that logs nothing (``status``,
+    ``--help``) never pays it. We render tracebacks with ``plain_traceback``; rich's (with
+    pygments) would cost ~10 MB and ~40 ms more for nothing: ``None`` in ``sys.modules``
+    makes that optional import fail, and rich stays importable for the CLI's tables.
+    """
+    global _structlog_module, _configure_pending
+    if _structlog_module is None:
+        if "rich" in sys.modules or "structlog" in sys.modules:
+            import structlog
+        else:
+            sys.modules["rich"] = None  # type: ignore[assignment]
+            try:
+                import structlog
+            finally:
+                del sys.modules["rich"]
+        _structlog_module = structlog
+        if _configure_pending:
+            _configure_pending = False
+            _configure_structlog()
+    return _structlog_module
+
 
 #: Libraries that log every request at INFO/DEBUG; WARNING and up still show.
 NOISY_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3", "github", "git", "apscheduler")
@@ -48,27 +76,80 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-_STRUCTLOG_CHAIN: list[Any] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.filter_by_level,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.stdlib.PositionalArgumentsFormatter(),
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-    structlog.processors.StackInfoRenderer(),
-    # Also here, so nothing unredacted reaches a handler we did not install.
-    redact_secrets,
-    structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-]
+def _structlog_chain() -> list[Any]:
+    """What our loggers' events go through before the handler's formatter."""
+    structlog = _structlog()
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.filter_by_level,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        # Also here, so nothing unredacted reaches a handler we did not install.
+        redact_secrets,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
 
-#: What a standard-library record gets before the common rendering steps.
-_FOREIGN_CHAIN: list[Any] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.stdlib.ExtraAdder(),
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-]
+
+def _foreign_chain() -> list[Any]:
+    """What a standard-library record gets before the common rendering steps."""
+    structlog = _structlog()
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _formatter(json: bool, colors: bool) -> logging.Formatter:
+    """structlog's formatter: the common chain, redaction last, then the renderer."""
+    structlog = _structlog()
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    formatter: logging.Formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_foreign_chain(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_secrets,  # last before rendering
+            renderer,
+        ],
+    )
+    return formatter
+
+
+class _DeferredFormatter(logging.Formatter):
+    """Builds the structlog formatter for the first record, so setting up costs nothing."""
+
+    def __init__(self, json: bool, colors: bool) -> None:
+        super().__init__()
+        self._options = (json, colors)
+        self._built: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._built is None:
+            self._built = _formatter(*self._options)
+        return self._built.format(record)
+
+
+def _configure_structlog() -> None:
+    """For code that calls ``structlog.get_logger()`` directly rather than ours."""
+    structlog = _structlog()
+    structlog.configure(
+        processors=_structlog_chain(),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
 
 
 def configure_logging(
@@ -82,22 +163,7 @@ def configure_logging(
     stream = sys.stderr if stream is None else stream
     if json is None:
         json = not _is_tty(stream)
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(
-            colors=_is_tty(stream), exception_formatter=structlog.dev.plain_traceback
-        )
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_FOREIGN_CHAIN,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            redact_secrets,  # last before rendering
-            renderer,
-        ],
-    )
+    formatter = _DeferredFormatter(json, colors=_is_tty(stream))
     handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
@@ -110,13 +176,11 @@ def configure_logging(
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
-    # For code that calls structlog.get_logger() directly rather than ours.
-    structlog.configure(
-        processors=_STRUCTLOG_CHAIN,
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
+    global _configure_pending
+    if _structlog_module is None and "structlog" not in sys.modules:
+        _configure_pending = True
+    else:
+        _configure_structlog()
 
 
 def get_logger(name: str | None = None) -> Any:
@@ -126,15 +190,32 @@ def get_logger(name: str | None = None) -> Any:
     """
     if name is None:
         name = sys._getframe(1).f_globals.get("__name__", "coffee_maker")
-    return structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=_STRUCTLOG_CHAIN,
-        wrapper_class=structlog.stdlib.BoundLogger,
-    )
+    return _Logger(name)
+
+
+class _Logger:
+    """A structlog logger on a standard-library one, made on first use (see ``_structlog``)."""
+
+    __slots__ = ("_name", "_wrapped")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._wrapped: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._wrapped is None:
+            structlog = _structlog()
+            self._wrapped = structlog.wrap_logger(
+                logging.getLogger(self._name),
+                processors=_structlog_chain(),
+                wrapper_class=structlog.stdlib.BoundLogger,
+            )
+        return getattr(self._wrapped, attribute)
 
 
 def bind_context(**values: Any) -> None:
     """Add fields (``priority=``, ``provider=``) to every following line; ``None`` removes one."""
+    structlog = _structlog()
     unset = [key for key, value in values.items() if value is None]
     structlog.contextvars.unbind_contextvars(*unset)
     structlog.contextvars.bind_contextvars(
@@ -143,7 +224,7 @@ def bind_context(**values: Any) -> None:
 
 
 def clear_context() -> None:
-    structlog.contextvars.clear_contextvars()
+    _structlog().contextvars.clear_contextvars()
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -1,14 +1,39 @@
 """The agent layer: a task, a workspace and a model in; a verified change out.
 
 It imports only ``coffee_maker.ai_providers`` and ``coffee_maker.secrets``: it knows
-nothing of git, roadmaps or pull requests.
+nothing of git, roadmaps or pull requests. The names below are loaded on first use
+(PEP 562), so a daemon that is only waiting, or reading a result, does not hold the
+loop, the tools and their parsers in memory.
 """
 
-from coffee_maker.agent.commands import CommandResult
-from coffee_maker.agent.loop import Agent, Interrupted, LimitReached, ProviderGaveUp, Stuck
-from coffee_maker.agent.result import AgentResult, Status
-from coffee_maker.agent.tools import TOOL_SPECS, Toolbox, ToolOutcome
-from coffee_maker.agent.workspace import ToolError, Workspace
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from coffee_maker.agent.commands import CommandResult
+    from coffee_maker.agent.loop import Agent, LimitReached, ProviderGaveUp, Stuck
+    from coffee_maker.agent.result import AgentResult, Interrupted, Status
+    from coffee_maker.agent.tools import TOOL_SPECS, Toolbox, ToolOutcome
+    from coffee_maker.agent.workspace import ToolError, Workspace
+
+#: Each public name and the module that defines it.
+_EXPORTS = {
+    "TOOL_SPECS": "tools",
+    "Agent": "loop",
+    "AgentResult": "result",
+    "CommandResult": "commands",
+    "Interrupted": "result",
+    "LimitReached": "loop",
+    "ProviderGaveUp": "loop",
+    "Status": "result",
+    "Stuck": "loop",
+    "ToolError": "workspace",
+    "ToolOutcome": "tools",
+    "Toolbox": "tools",
+    "Workspace": "workspace",
+}
 
 __all__ = [
     "TOOL_SPECS",
@@ -25,3 +50,16 @@ __all__ = [
     "Toolbox",
     "Workspace",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once found, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

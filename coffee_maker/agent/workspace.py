@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pathspec
-import regex
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
 from coffee_maker.agent.replace_file import WriteFailed, replace_at
@@ -275,6 +274,8 @@ class Workspace:
             raise ToolError(
                 f"pattern: give a regular expression of at most {MAX_PATTERN_CHARS} characters"
             )
+        import regex  # the time-bounded engine, loaded for the first search (~1 MB)
+
         try:
             compiled = regex.compile(pattern)
         except (regex.error, OverflowError, RecursionError) as exc:

@@ -1,23 +1,50 @@
 """One interface to many models: providers, the factory, fallback, budgets and costs.
 
-Importing this package imports no vendor SDK; each provider imports its own lazily.
+Importing this package imports no vendor SDK; each provider imports its own lazily. The
+names below are loaded on first use too (PEP 562): ``code-developer status`` needs only
+the configuration, not the provider classes, the error table or the factory.
 """
 
-from coffee_maker.ai_providers.base import (
-    BaseAIProvider,
-    Message,
-    ProviderCapability,
-    ProviderResult,
-    ToolCall,
-    ToolSpec,
-)
-from coffee_maker.ai_providers.errors import ErrorKind, ProviderError, classify
-from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError, load_config
-from coffee_maker.ai_providers.provider_factory import (
-    ProviderFactory,
-    get_provider,
-    register_provider,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from coffee_maker.ai_providers.base import (
+        BaseAIProvider,
+        Message,
+        ProviderCapability,
+        ProviderResult,
+        ToolCall,
+        ToolSpec,
+    )
+    from coffee_maker.ai_providers.errors import ErrorKind, ProviderError, classify
+    from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError, load_config
+    from coffee_maker.ai_providers.provider_factory import (
+        ProviderFactory,
+        get_provider,
+        register_provider,
+    )
+
+#: Each public name and the module that defines it.
+_EXPORTS = {
+    "AppConfig": "provider_config",
+    "BaseAIProvider": "base",
+    "ConfigError": "provider_config",
+    "ErrorKind": "errors",
+    "Message": "base",
+    "ProviderCapability": "base",
+    "ProviderError": "errors",
+    "ProviderFactory": "provider_factory",
+    "ProviderResult": "base",
+    "ToolCall": "base",
+    "ToolSpec": "base",
+    "classify": "errors",
+    "get_provider": "provider_factory",
+    "load_config": "provider_config",
+    "register_provider": "provider_factory",
+}
 
 __all__ = [
     "AppConfig",
@@ -36,3 +63,16 @@ __all__ = [
     "load_config",
     "register_provider",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once found, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

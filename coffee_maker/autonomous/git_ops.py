@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import git
-
+from coffee_maker.autonomous.git_command import GitError
+from coffee_maker.autonomous.git_command import decoded as _decoded
+from coffee_maker.autonomous.git_command import git_bytes as _git_bytes
+from coffee_maker.autonomous.git_command import git_text as _git
 from coffee_maker.autonomous.state import atomic_write_json, now_iso, process_alive, state_dir
 from coffee_maker.paths import user_state_dir
 from coffee_maker.secrets import redact_text
@@ -35,10 +37,6 @@ PROBE_TIMEOUT = 30.0  # seconds for a look at the remote (ls-remote) before any 
 BRANCHES_FILE = "branches.json"
 #: Network commands fail instead of waiting for a password nobody will type.
 _BATCH_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
-
-
-class GitError(Exception):
-    """A git operation failed; the message carries git's own (redacted) explanation."""
 
 
 @dataclass(frozen=True)
@@ -54,38 +52,6 @@ class Worktree:
         """``git add``/``diff`` arguments that leave the environment's files out."""
         excluded = [f":(exclude,literal){p.rstrip('/')}" for p in self.environment_files]
         return ["--", ".", *excluded]
-
-
-def _git(
-    cwd: str | os.PathLike[str],
-    *args: str,
-    timeout: float | None = None,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """Run ``git args`` in ``cwd``; a GitError with git's stderr when it fails."""
-    if not Path(cwd).is_dir():  # GitPython would silently run in our own cwd instead
-        raise GitError(f"{cwd}: no such directory")
-    try:
-        status, out, err = git.Git(os.fspath(cwd)).execute(
-            ["git", *args],
-            with_extended_output=True,
-            with_exceptions=False,
-            kill_after_timeout=timeout,
-            env=env,
-        )
-    except git.GitCommandNotFound:
-        raise GitError("git is not installed (or not on PATH)") from None
-    if status != 0:
-        detail = redact_text("\n".join(s for s in (str(err), str(out)) if s).strip())
-        raise GitError(f"git {args[0]} failed in {cwd} (exit {status}): {detail}")
-    return str(out)
-
-
-def _open(repo: str | os.PathLike[str]) -> git.Repo:
-    try:
-        return git.Repo(os.fspath(repo))
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
 
 
 def _sha(cwd: str | os.PathLike[str], ref: str) -> str | None:
@@ -145,8 +111,23 @@ def branch_name(priority_id: str, slug: str, branch_prefix: str = "coffee-maker/
 # -- worktrees ---------------------------------------------------------------------------
 
 
+def _in_repo(repo: str | os.PathLike[str], *args: str) -> bytes:
+    """``git args`` in ``repo``, where not being a repository is the user's mistake to name."""
+    try:
+        return _git_bytes(repo, *args)
+    except GitError as exc:
+        said = str(exc).partition("): ")[2]  # git's own words (a path could quote these)
+        if said.startswith("fatal: not a git repository"):
+            raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
+        raise
+
+
+def _remotes(repo: str | os.PathLike[str]) -> list[str]:
+    return _decoded(_in_repo(repo, "remote")).split()
+
+
 def _has_remote(repo: str | os.PathLike[str], remote: str) -> bool:
-    return remote in [r.name for r in _open(repo).remotes]
+    return remote in _remotes(repo)
 
 
 def _fetch(repo: str | os.PathLike[str], remote: str, branch: str) -> str | None:
@@ -237,11 +218,12 @@ def default_branch(repo: str | os.PathLike[str], remote: str = "origin") -> str:
 
 def read_file_at(repo: str | os.PathLike[str], commit: str, path: str) -> bytes | None:
     """A file's bytes as ``commit`` has it (None if it has none), read from the object store."""
-    try:
-        blob = _open(repo).commit(commit).tree / path
-    except (KeyError, ValueError):
+    try:  # fails alike for no such commit or path, and for a directory or submodule there
+        return _in_repo(repo, "cat-file", "blob", f"{commit}:{path}")
+    except GitError as exc:
+        if str(exc).endswith("not a git repository (use --repo PATH)"):
+            raise
         return None
-    return blob.data_stream.read() if blob.type == "blob" else None
 
 
 def base_commit(repo: str | os.PathLike[str], base_branch: str, remote: str = "origin") -> str:
@@ -463,7 +445,12 @@ def push_branch(worktree: Worktree | Path, branch: str, remote: str = "origin") 
 
 
 def remote_url(repo: str | os.PathLike[str], remote: str = "origin") -> str | None:
-    return next((r.url for r in _open(repo).remotes if r.name == remote), None)
+    if remote not in _remotes(repo):
+        return None
+    try:
+        return _git(repo, "config", "--get", f"remote.{remote}.url")
+    except GitError:  # a remote with no url (only a pushurl)
+        return None
 
 
 _SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>[^/].*)$")

@@ -19,8 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from coffee_maker.agent import Agent, AgentResult, Interrupted, Status, Workspace
-from coffee_maker.agent.loop import resume_status, tests_passed_of
+from coffee_maker.agent import AgentResult, Interrupted, Status, Workspace
 from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.agent.verification import Verifier
 from coffee_maker.ai_providers.cost_tracker import CostTracker
@@ -294,6 +293,8 @@ class Iteration:
             verifier = bench.verifier(workspace, ready_on_preexisting)
             limit = self.config.cost_controls.per_task_limit
             parts = (strategy, workspace, settings, verifier, limit, transcript, task_id)
+            from coffee_maker.agent.loop import Agent  # the loop and tools: only when working
+
             agent = Agent(*parts, should_stop=self.should_stop)
             lead = next(iter(strategy.providers()), None)
             provider = lead.name if lead else None
@@ -374,6 +375,8 @@ class Iteration:
     ) -> AgentResult:
         """The model changed nothing because an earlier run pushed the work (and was then
         killed, or GitHub failed): judge the branch as it is, so it can be published."""
+        from coffee_maker.agent.loop import resume_status, tests_passed_of
+
         files = git_ops.changed_files(worktree)
         if not files or result.status not in (Status.NO_CHANGES, Status.SUCCESS):
             return result

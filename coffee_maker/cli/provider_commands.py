@@ -12,9 +12,6 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-from rich.table import Table
-
 from coffee_maker.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -31,6 +28,13 @@ if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import AppConfig
 
 _STYLE = {"ok": "green", "unchecked": "yellow", "skipped": "dim", "error": "red"}
+
+
+def escape(text: str) -> str:
+    """rich's markup escaping; rich is imported only when something is printed through it."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 # -- status --------------------------------------------------------------------------------
@@ -168,6 +172,8 @@ def _reach_cell(reach: dict[str, Any]) -> str:
 
 
 def _print_status(config: AppConfig, rows: list[dict[str, Any]], usable: bool) -> None:
+    from rich.table import Table
+
     title = f"Providers ({config.source or 'built-in defaults'})"
     table = Table(title=escape(title), title_justify="left")
     for column in ("provider", "enabled", "type", "model", "key", "reachable", "cooldown / quota"):
@@ -308,6 +314,8 @@ def capability_names(provider: BaseAIProvider, free: bool) -> list[str]:
 
 
 def compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     from coffee_maker.ai_providers.provider_factory import ProviderFactory
 
     config = load_app_config(args.config, args.repo)
