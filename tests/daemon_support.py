@@ -14,13 +14,16 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from coffee_maker.fakes.github import FakeGitHub
+from coffee_maker.fakes.openai import FakeOpenAI
 from coffee_maker.fakes.scripted import ScriptedCall, Turn
 
 MODEL_KEY = "sk-test-e2eModelKey0123456789abcdef"
@@ -275,3 +278,35 @@ def write_usage_note() -> list[Turn]:
 
 def all_text(paths: Iterable[Path]) -> str:
     return "\n".join(p.read_text(errors="replace") for p in paths if p.is_file())
+
+
+# -- the whole set-up of an end-to-end test --------------------------------------------------
+
+
+def isolate_git(root: Path, monkeypatch: Any) -> Path:
+    """No user or system git config may change what git does in a test; returns the file."""
+    config = root / "gitconfig"
+    config.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return config
+
+
+@dataclass
+class Setup:
+    """A project, the scripted model it is configured for, and the fake GitHub."""
+
+    project: Project
+    model: FakeOpenAI
+    github: FakeGitHub
+
+
+@contextmanager
+def fakes_running(project: Project, **sections: dict[str, Any]) -> Iterator[Setup]:
+    """FakeOpenAI and FakeGitHub serving, and ``project``'s config pointing at them."""
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
+        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
+    ):
+        project.write_config(model.url, github.url, **sections)
+        yield Setup(project, model, github)

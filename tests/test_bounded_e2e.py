@@ -10,36 +10,25 @@ from pathlib import Path
 
 import pytest
 from daemon_support import (
-    GITHUB_REPO,
-    GITHUB_TOKEN,
-    MODEL,
-    MODEL_KEY,
     Project,
+    fakes_running,
     implement_subtract,
+    isolate_git,
     make_project,
     turn,
 )
-
-from coffee_maker.fakes.github import FakeGitHub
-from coffee_maker.fakes.openai import FakeOpenAI
 
 TIMEOUT = 3
 
 
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
-    (tmp_path / "gitconfig").write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_git(tmp_path, monkeypatch)
     project = make_project(tmp_path)
-    with (
-        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
-        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
-    ):
-        project.write_config(model.url, github.url)
+    with fakes_running(project) as running:
         config = project.config.read_text().replace("timeout: 60", f"timeout: {TIMEOUT}")
         project.config.write_text(config)
-        yield project, model, github
+        yield project, running.model, running.github
 
 
 def _run_once(project: Project) -> tuple[object, float]:

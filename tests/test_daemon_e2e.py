@@ -26,11 +26,13 @@ from daemon_support import (
     SUBTRACT_BRANCH,
     TEST_COMMAND,
     USAGE_BRANCH,
-    Project,
+    Setup,
     all_text,
     edit_subtract,
+    fakes_running,
     git,
     implement_subtract,
+    isolate_git,
     make_project,
     snapshot,
     turn,
@@ -39,31 +41,15 @@ from daemon_support import (
 
 from coffee_maker.autonomous.roadmap import Roadmap, Status
 from coffee_maker.autonomous.state import RepoLock
-from coffee_maker.fakes.github import FakeGitHub
-from coffee_maker.fakes.openai import FakeOpenAI
 
 TURN_COST = 0.006  # 1000 input tokens at $3/M + 200 output tokens at $15/M
 
 
-@dataclasses.dataclass
-class Setup:
-    project: Project
-    model: FakeOpenAI
-    github: FakeGitHub
-
-
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
-    (tmp_path / "gitconfig").write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    project = make_project(tmp_path)
-    with (
-        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
-        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
-    ):
-        project.write_config(model.url, github.url)
-        yield Setup(project, model, github)
+    isolate_git(tmp_path, monkeypatch)
+    with fakes_running(make_project(tmp_path)) as running:
+        yield running
 
 
 def secrets_in(text: str) -> list[str]:

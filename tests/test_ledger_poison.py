@@ -19,14 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_support import GITHUB_REPO, GITHUB_TOKEN, MODEL, MODEL_KEY, git, make_project
+from daemon_support import fakes_running, git, isolate_git, make_project
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.ledger import timestamp
 from coffee_maker.ai_providers.ledger_records import MAX_RECORD_COST
 from coffee_maker.ai_providers.provider_config import CostControls
-from coffee_maker.fakes.github import FakeGitHub
-from coffee_maker.fakes.openai import FakeOpenAI
 
 BIN = Path(sys.executable).parent
 NOW = timestamp(time.time())
@@ -130,16 +128,10 @@ def test_two_trackers_in_one_process_warn_once_and_appends_still_count(
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
-    (tmp_path / "gitconfig").write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_git(tmp_path, monkeypatch)
     project = make_project(tmp_path)
-    with (
-        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
-        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
-    ):
-        project.write_config(model.url, github.url, cost_controls={"daily_limit": 1.0})
-        yield project, model, github
+    with fakes_running(project, cost_controls={"daily_limit": 1.0}) as running:
+        yield project, running.model, running.github
 
 
 def test_once_with_a_negative_line_still_respects_the_daily_limit(project: tuple) -> None:

@@ -28,8 +28,10 @@ from daemon_support import (
     ROADMAP,
     SUBTRACT_BRANCH,
     Project,
+    fakes_running,
     git,
     implement_subtract,
+    isolate_git,
     make_project,
 )
 
@@ -54,21 +56,13 @@ class Setup:
 
 @pytest.fixture
 def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "gitconfig").write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    return tmp_path / "gitconfig"
+    return isolate_git(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def setup(tmp_path: Path, isolated_git: Path) -> Iterator[Setup]:
-    project = make_project(tmp_path)
-    with (
-        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
-        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
-    ):
-        project.write_config(model.url, github.url)
-        yield Setup(project, model, github)
+    with fakes_running(make_project(tmp_path)) as running:
+        yield Setup(running.project, running.model, running.github)
 
 
 def make_master_project(root: Path) -> Project:
