@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Something the user can fix; the message says what and where, in one line."""
+
+    def one_line(self) -> str:
+        """What the command line prints after its name (a subclass may join several)."""
+        return str(self)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.ai_providers.atomic_files import atomic_write
+from coffee_maker.errors import UserError
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,7 +44,7 @@ ENV_FILE_TEMPLATE = """\
 """
 
 
-class ServiceError(Exception):
+class ServiceError(UserError):
     """The service could not be installed; the message names the path and what to do."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.ai_providers.atomic_files import atomic_write, locked, rename_aside
+from coffee_maker.errors import UserError
 from coffee_maker.secrets import redact, redact_text
 from coffee_maker.wording import count_of
 
@@ -37,12 +38,13 @@ _CURRENT_KEYS = ("priority", "step", "provider", "started_at", "pid", "worktree"
 _DAEMON_KEYS = ("pid", "started_at", "next_run_at", "last_iteration_at")
 
 
-class StateError(Exception):
+class StateError(UserError):
     """The state cannot be found or used (e.g. the path is not a git repository)."""
 
 
-class AlreadyRunningError(StateError):
-    """Another daemon holds this repository's lock."""
+class AlreadyRunningError(Exception):
+    """Another daemon holds this repository's lock: not the user's mistake but a busy
+    repository, so not a :class:`UserError` (the command line exits 75: try later)."""
 
 
 class Outcome(StrEnum):

@@ -34,12 +34,10 @@ def set_top_level_scalar(text: str, key: str, value: str, source: str) -> str:
     from ruamel.yaml.error import YAMLError
     from ruamel.yaml.nodes import MappingNode, ScalarNode
 
-    from coffee_maker.ai_providers.yaml_files import YamlFileError, parse_yaml_text
+    from coffee_maker.ai_providers.yaml_files import parse_yaml_text
 
-    try:  # ruamel's composer recurses and keeps aliases: it only sees text within bounds
-        parse_yaml_text(text, source)
-    except YamlFileError as exc:
-        raise UsageError(str(exc)) from None
+    # ruamel's composer recurses and keeps aliases: it only sees text within bounds
+    parse_yaml_text(text, source)
     try:
         root = YAML().compose(text)
     except YAMLError as exc:

@@ -131,21 +131,13 @@ def _check_sandbox(config: Any, *, dry_run: bool) -> None:
 
 
 def _run(daemon: Any, single: bool) -> int:
-    from coffee_maker.autonomous.preflight import PreflightError
-    from coffee_maker.autonomous.pull_requests import PullRequestError
-    from coffee_maker.autonomous.roadmap import RoadmapError
-    from coffee_maker.autonomous.run_endings import UnknownPriorityError
-    from coffee_maker.autonomous.state import AlreadyRunningError, StateError
+    from coffee_maker.autonomous.state import AlreadyRunningError
 
     try:
         return exit_code(daemon.once()) if single else daemon.serve()
-    except AlreadyRunningError as exc:
+    except AlreadyRunningError as exc:  # a busy repository, not a mistake: exit 75
         error_line(f"{PROG}: {exc}")
         return EXIT_TEMPFAIL
-    except RoadmapError as exc:
-        raise UsageError("; ".join(exc.problems)) from None
-    except (UnknownPriorityError, PullRequestError, StateError, PreflightError) as exc:
-        raise UsageError(str(exc)) from None
 
 
 def exit_code(result: Any) -> int:
