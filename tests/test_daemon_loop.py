@@ -33,7 +33,7 @@ from daemon_support import (
 )
 
 from coffee_maker.autonomous.daemon import DevDaemon
-from coffee_maker.autonomous.iteration import RunOptions
+from coffee_maker.autonomous.run_endings import RunOptions
 from coffee_maker.autonomous.service import SystemdNotifier
 from coffee_maker.cli.common import load_app_config
 from coffee_maker.fakes.github import FakeGitHub

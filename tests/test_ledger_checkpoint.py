@@ -24,7 +24,7 @@ from coffee_maker.ai_providers import ledger
 from coffee_maker.ai_providers.cost_tracker import BudgetExceeded, CostTracker
 from coffee_maker.ai_providers.provider_config import CostControls, parse_config
 from coffee_maker.autonomous.daemon import DevDaemon
-from coffee_maker.autonomous.iteration import RunOptions
+from coffee_maker.autonomous.run_endings import RunOptions
 
 NOON = datetime(2026, 11, 3, 12, 0, tzinfo=UTC).timestamp()
 DAY = "2026-11-03"

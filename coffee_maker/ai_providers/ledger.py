@@ -16,7 +16,6 @@ exact, and days are UTC dates.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from coffee_maker.ai_providers.atomic_files import locked
 from coffee_maker.ai_providers.base import USAGE_KEYS
 from coffee_maker.ai_providers.ledger_records import record_problem
 
@@ -71,17 +71,6 @@ def month_key(ts: float) -> str:
     return utc(ts).strftime("%Y-%m")
 
 
-@contextmanager
-def flocked(lock_path: Path, *, exclusive: bool = True) -> Iterator[None]:
-    """Hold an advisory lock on ``lock_path`` (created if missing) for the block."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
 class LedgerFile:
     """The file side of the ledger: locking, appending, reading what is new."""
 
@@ -91,7 +80,6 @@ class LedgerFile:
         self.offset = 0
         self.lines = 0  # complete lines before ``offset``, for messages that point
         self._fd = -1
-        self._lock_fd = -1
         self._pid = -1
         self._torn = False  # the file does not end with a newline
         self._size = -1  # the file's size when last looked at under the lock
@@ -100,10 +88,10 @@ class LedgerFile:
 
     # -- descriptors ---------------------------------------------------------------------
     def _open(self) -> None:
-        """(Re)open both descriptors. After a fork the child needs a lock description of
-        its own: ``flock`` on an inherited one would not exclude the parent."""
+        """(Re)open the data descriptor: after a fork the child needs an offset of its own.
+        The lock is taken on a fresh descriptor each time (:func:`locked`), so a child
+        never shares the parent's lock description."""
         self.close()
-        self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._open_data()
         self._pid = os.getpid()
 
@@ -113,10 +101,9 @@ class LedgerFile:
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
 
     def close(self) -> None:
-        for fd in (self._fd, self._lock_fd):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = self._lock_fd = self._pid = -1
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = self._pid = -1
 
     def __del__(self) -> None:
         self.close()
@@ -125,11 +112,8 @@ class LedgerFile:
     def locked(self, *, exclusive: bool) -> Iterator[None]:
         if self._pid != os.getpid():
             self._open()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
+        with locked(self.lock_path, exclusive=exclusive):
             yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def reset_if_replaced(self) -> bool:
         """True (and start over from byte 0) if the file was deleted, replaced or truncated.

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coffee_maker.ai_providers.pricing import Price
 from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
+from coffee_maker.errors import UserError
 
 ENV_CONFIG = "CODE_DEVELOPER_CONFIG"
 REPO_CONFIG = Path("config") / "ai_providers.yaml"
@@ -59,7 +60,7 @@ DEFAULT_SENSITIVE = [
 ]
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A configuration mistake; ``str()`` is the one line to show the user (exit code 2)."""
 
 

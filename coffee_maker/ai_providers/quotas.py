@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coffee_maker.ai_providers.atomic_files import atomic_write, locked
 from coffee_maker.ai_providers.base import BaseAIProvider, ProviderResult, make_usage
 from coffee_maker.ai_providers.cost_tracker import BudgetExceeded, CostTracker
 from coffee_maker.ai_providers.errors import Action, ProviderError, QuotaExhaustedError
 from coffee_maker.ai_providers.fallback_events import ProviderAttempt
-from coffee_maker.ai_providers.ledger import Reservation, day_key, flocked, month_key, utc
+from coffee_maker.ai_providers.ledger import Reservation, day_key, month_key, utc
 from coffee_maker.paths import user_state_dir
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,11 @@ class ProviderStateStore:
 
     def _update(self, change: Callable[[dict[str, Any]], Any]) -> Any:
         """Apply ``change`` to a fresh copy under the lock and write it atomically."""
-        with flocked(self._lock_path):
+        with locked(self._lock_path):
             self._cache_key = None
             data = json.loads(json.dumps(self._load()))
             result = change(data)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".provider_state.")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
         return result
 
     # -- cooldowns -------------------------------------------------------------------------

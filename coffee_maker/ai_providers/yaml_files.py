@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from coffee_maker.errors import UserError
+
 #: Larger than any config or price table a person writes; far smaller than a bomb needs.
 MAX_YAML_BYTES = 1024 * 1024
 #: Nesting levels (mappings and lists); the documented config needs four.
@@ -37,7 +39,7 @@ MAX_YAML_DEPTH = 40
 MAX_YAML_NODES = 20_000
 
 
-class YamlFileError(ValueError):
+class YamlFileError(ValueError, UserError):
     """A YAML file that is refused; ``str()`` is the one line to show the user."""
 
 

@@ -23,10 +23,15 @@ from typing import Any
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.provider_config import AppConfig
-from coffee_maker.autonomous import git_ops
-from coffee_maker.autonomous.iteration import Ending, Iteration, IterationResult, RunOptions
+from coffee_maker.autonomous.iteration import Iteration
+from coffee_maker.autonomous.run_endings import (
+    Ending,
+    IterationResult,
+    RunOptions,
+    end_interrupted_run,
+)
 from coffee_maker.autonomous.service import SystemdNotifier, start_watchdog
-from coffee_maker.autonomous.state import Outcome, RepoLock, RepoState
+from coffee_maker.autonomous.state import RepoLock, RepoState
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)
@@ -234,15 +239,10 @@ class DevDaemon:
             return
         self.abandoned = True
         state = RepoState.load(self.repo)
-        current = state.current
-        if not current:
-            return
-        why = f"interrupted during {current.get('step')}: the model call was abandoned on stop"
-        log.warning(why, priority=current.get("priority"), grace=self.stop_grace)
-        state.record_attempt(current["priority"], Outcome.DEFERRED, why)
-        state.clear_current()
-        if current.get("worktree"):
-            git_ops.remove_worktree(self.repo, Path(current["worktree"]))
+        current = state.current or {}
+        why = end_interrupted_run(self.repo, state, ": the model call was abandoned on stop")
+        if why:
+            log.warning(why, priority=current.get("priority"), grace=self.stop_grace)
 
     @contextmanager
     def _signals(self) -> Iterator[None]:

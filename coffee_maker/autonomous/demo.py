@@ -23,7 +23,7 @@ from pathlib import Path
 
 from coffee_maker.ai_providers.provider_config import AppConfig, parse_config
 from coffee_maker.autonomous.daemon import DevDaemon
-from coffee_maker.autonomous.iteration import Ending, IterationResult, RunOptions
+from coffee_maker.autonomous.run_endings import Ending, IterationResult, RunOptions
 from coffee_maker.autonomous.state import state_dir
 from coffee_maker.fakes.github import FakeGitHub
 from coffee_maker.fakes.openai import FakeOpenAI

@@ -27,9 +27,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-from filelock import Timeout as LockTimeout
-
+from coffee_maker.ai_providers.atomic_files import locked
 from coffee_maker.autonomous.environment import (
     EnvironmentBroken,
     Setup,
@@ -129,13 +127,13 @@ def prepare(setup: Setup, started: float) -> TestEnvironment:
     setup.alias(venv, "<env>")
     python = venv / "bin" / "python"
     wait = max(0.0, setup.deadline - time.monotonic())  # a negative timeout waits forever
-    try:
-        lock = FileLock(root / f"{key}.lock").acquire(timeout=wait)
-    except LockTimeout:
-        raise EnvironmentBroken(
-            f"{setup.public(str(venv))} stayed busy: another process is preparing it"
-        ) from None
-    with lock:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(locked(root / f"{key}.lock", timeout=wait))
+        except TimeoutError:
+            raise EnvironmentBroken(
+                f"{setup.public(str(venv))} stayed busy: another process is preparing it"
+            ) from None
         reused = (venv / MARKER).is_file() and python.exists()
         if reused:
             if _installable(worktree):
@@ -377,7 +375,7 @@ def _prune(root: Path, keep: Path) -> None:
     others = sorted((p for p in venvs if p != keep), key=last_used, reverse=True)
     for old in others[KEEP - 1 :]:
         try:
-            with FileLock(root / f"{old.name}.lock", timeout=0):
+            with locked(root / f"{old.name}.lock", timeout=0):
                 shutil.rmtree(old, ignore_errors=True)
-        except LockTimeout:
+        except TimeoutError:
             continue  # another process is building or using it

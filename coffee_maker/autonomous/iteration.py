@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,52 +34,21 @@ from coffee_maker.autonomous.planning import (
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
+from coffee_maker.autonomous.run_endings import (
+    Ending,
+    IterationResult,
+    RunOptions,
+    UnknownPriorityError,
+    end_interrupted_run,
+    record_bench_problem,
+    record_failure,
+    record_unavailable,
+)
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
 from coffee_maker.logging import bind_context, get_logger
 
 log = get_logger(__name__)
-
-
-class Ending(StrEnum):
-    """How an iteration ended (the command line maps each to an exit code: README, "Exit codes")."""
-
-    PR_OPENED = "pr_opened"
-    PUSHED = "pushed"  # --no-pr or create_prs: false
-    NOTHING_TO_DO = "nothing_to_do"
-    DRY_RUN = "dry_run"
-    FAILED = "failed"
-    UNAVAILABLE = "unavailable"  # every provider unavailable, or the budget spent
-    INTERRUPTED = "interrupted"  # a stop was requested
-    ENVIRONMENT_BROKEN = "environment_broken"  # the tests cannot run before any change
-    NOT_READY = "not_ready"  # --dry-run: a preflight check failed (the user's to fix)
-
-
-@dataclass
-class IterationResult:
-    ending: Ending
-    message: str
-    priority: str | None = None
-    branch: str | None = None
-    pr_url: str | None = None
-    next_retry_at: datetime | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RunOptions:
-    """The command line's choices for one daemon (``code-developer --help``; README)."""
-
-    repo: Path
-    provider: str | None = None
-    no_fallback: bool = False
-    dry_run: bool = False
-    priority: str | None = None
-    no_pr: bool = False
-
-
-class UnknownPriorityError(Exception):
-    """``--priority ID`` names no priority of the roadmap, or an id several headings carry."""
 
 
 #: Roadmap warnings this process has logged: a daemon re-reads the roadmap every
@@ -235,17 +202,16 @@ class Iteration:
         try:
             return self._work(priority, worktree, run_id, pushed_before is not None)
         except BenchProblem as exc:
-            return self._bench_problem(priority, worktree.branch, str(exc))
+            return record_bench_problem(self.state, priority.id, worktree.branch, str(exc))
         except (Interrupted, KeyboardInterrupt) as exc:
-            step = (self.state.current or {}).get("step")
             detail = str(exc) or "asked twice to stop, the model call was abandoned"
-            reason = f"interrupted during {step}: {detail}"
-            self.state.record_attempt(priority.id, Outcome.DEFERRED, reason, branch=branch)
+            why = end_interrupted_run(self.repo, self.state, f": {detail}", worktree.path)
+            reason = why or f"interrupted: {detail}"
             return IterationResult(Ending.INTERRUPTED, f"{priority.id}: {reason}", priority.id)
         except (git_ops.GitError, PullRequestError) as exc:
-            return self._record_failure(priority, None, branch, str(exc))
+            return self._record_failure(priority.id, None, branch, str(exc))
         except Exception as exc:
-            self._record_failure(priority, None, branch, f"crashed: {type(exc).__name__}: {exc}")
+            self._record_failure(priority.id, None, branch, f"crashed: {type(exc).__name__}: {exc}")
             raise
         finally:
             git_ops.remove_worktree(self.repo, worktree)
@@ -302,12 +268,14 @@ class Iteration:
             self._step("agent", f"{priority.id}: the model is working", provider=provider)
             result = agent.run(task_text(priority))
             if result.status is Status.PROVIDER_FAILURE or publishing.waits_for_budget(result):
-                return self._unavailable(priority, result)
+                return record_unavailable(
+                    self.state, priority.id, publishing.unavailable_reason(result), result
+                )
             if not result.files_changed and pushed_before:
                 result = self._resume(result, worktree, verifier)
             if not result.files_changed:
                 reason = publishing.failure_reason(result)
-                return self._record_failure(priority, result, worktree.branch, reason)
+                return self._record_failure(priority.id, result, worktree.branch, reason)
             notes = publishing.review_notes(result, bench, self.sandbox_note())
             return self._publish(priority, worktree, result, verifier.command, run_id, notes)
         finally:
@@ -330,7 +298,7 @@ class Iteration:
         dropped = publishing.drop_protected(worktree, patterns)
         if dropped and not git_ops.changed_files(worktree):
             reason = "the model changed only protected paths: " + ", ".join(dropped)
-            return self._record_failure(priority, result, worktree.branch, reason)
+            return self._record_failure(priority.id, result, worktree.branch, reason)
         succeeded = result.status is Status.SUCCESS
         if succeeded:  # after the drop: the roadmap's status is the harness's own change
             publishing.mark_complete(worktree, daemon.roadmap, priority)
@@ -349,7 +317,9 @@ class Iteration:
         if result.status is Status.TESTS_FAILING or result.status is Status.LIMIT_REACHED:
             pushed = f"; pushed {worktree.branch}" + (f" (draft PR {pr_url})" if pr_url else "")
             reason = publishing.failure_reason(result)
-            return self._record_failure(priority, result, worktree.branch, reason + pushed, pr_url)
+            return self._record_failure(
+                priority.id, result, worktree.branch, reason + pushed, pr_url
+            )
         outcome = Outcome.SUCCESS if succeeded else Outcome.UNVERIFIED
         self.state.record_attempt(
             priority.id,
@@ -394,38 +364,11 @@ class Iteration:
             judgement=judgement,
         )
 
-    def _bench_problem(self, priority: Priority, branch: str, reason: str) -> IterationResult:
-        """The tests cannot run before any change: not the model's failure, no attempt."""
-        self.state.record_attempt(priority.id, Outcome.DEFERRED, reason, branch=branch)
-        return IterationResult(Ending.ENVIRONMENT_BROKEN, f"{priority.id}: {reason}", priority.id)
-
-    # -- endings ----------------------------------------------------------------------------
     def _record_failure(
-        self,
-        priority: Priority,
-        result: AgentResult | None,
-        branch: str,
-        reason: str,
-        pr_url: str | None = None,
+        self, priority_id: str, result: AgentResult | None, branch: str, reason: str, *rest: str
     ) -> IterationResult:
-        details: dict[str, Any] = {"branch": branch, "pr_url": pr_url}
-        if result is not None:
-            details.update(status=result.status.value, cost=round(result.cost, 6))
-            if result.judgement is not None:
-                details["verdict"] = result.judgement.verdict.value
-        record = self.state.record_attempt(
-            priority.id, Outcome.FAILURE, reason, self.config.daemon.max_attempts, **details
-        )
-        blocked = "; now blocked (use --priority to retry it)" if record["blocked"] else ""
-        message = f"{priority.id}: {reason}{blocked}"
-        return IterationResult(Ending.FAILED, message, priority.id, branch, pr_url)
-
-    def _unavailable(self, priority: Priority, result: AgentResult) -> IterationResult:
-        reason = publishing.unavailable_reason(result)
-        self.state.record_attempt(priority.id, Outcome.DEFERRED, reason, cost=result.cost)
-        retry = datetime.fromtimestamp(result.retry_at, UTC) if result.retry_at else None
-        message = f"{priority.id}: {reason}"
-        return IterationResult(Ending.UNAVAILABLE, message, priority.id, next_retry_at=retry)
+        attempts = self.config.daemon.max_attempts
+        return record_failure(self.state, attempts, priority_id, result, branch, reason, *rest)
 
     def _recover_interrupted_run(self) -> None:
         """A run the state still calls current was killed (we hold the lock): record it and
@@ -437,8 +380,6 @@ class Iteration:
                 priority=current.get("priority"),
                 step=current.get("step"),
             )
-            why = f"interrupted during {current.get('step')} (process {current.get('pid')} ended)"
-            self.state.record_attempt(current["priority"], Outcome.DEFERRED, why)
-            self.state.clear_current()
+            end_interrupted_run(self.repo, self.state, f" (process {current.get('pid')} ended)")
         for cleaned in git_ops.clean_stale_worktrees(self.repo):
             log.info("removed a worktree left by an earlier run", path=cleaned)

@@ -20,6 +20,7 @@ from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.autonomous import git_ops, publishing
 from coffee_maker.autonomous.planning import resolve_base_branch
 from coffee_maker.autonomous.pull_requests import PullRequestError
+from coffee_maker.errors import UserError
 from coffee_maker.secrets import redact_text
 
 
@@ -36,7 +37,7 @@ class Check:
         return f"{'ok ' if self.ok else 'bad'}  {self.name}: {self.detail}"
 
 
-class PreflightError(Exception):
+class PreflightError(UserError):
     """A check failed; ``str()`` is its one line (the command line exits with 2)."""
 
 

@@ -34,6 +34,7 @@ from coffee_maker.autonomous.pr_body import (  # noqa: F401  (the module's publi
     pr_title,
     render_pr_body,
 )
+from coffee_maker.errors import UserError
 from coffee_maker.logging import get_logger
 from coffee_maker.secrets import redact_text, register_secret_value
 
@@ -45,7 +46,7 @@ MAX_RETRIES = 3
 MAX_RATE_LIMIT_WAIT = 60
 
 
-class PullRequestError(Exception):
+class PullRequestError(UserError):
     """A pull request could not be opened or updated; the message says why, on one line."""
 
 

@@ -32,6 +32,7 @@ from coffee_maker.autonomous.roadmap_scan import (
     parse_ref,
     slugify,
 )
+from coffee_maker.errors import UserError
 
 __all__ = [
     "STATUS_EMOJI",
@@ -51,12 +52,15 @@ __all__ = [
 ]
 
 
-class RoadmapError(ValueError):
+class RoadmapError(ValueError, UserError):
     """A roadmap the daemon cannot read at all; each problem reads ``file[:line]: what``."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+    def one_line(self) -> str:
+        return "; ".join(self.problems)
 
 
 class PriorityLookupError(LookupError):

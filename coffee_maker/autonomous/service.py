@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coffee_maker.ai_providers.atomic_files import atomic_write
+from coffee_maker.errors import UserError
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,7 +44,7 @@ ENV_FILE_TEMPLATE = """\
 """
 
 
-class ServiceError(Exception):
+class ServiceError(UserError):
     """The service could not be installed; the message names the path and what to do."""
 
 
@@ -213,10 +215,7 @@ def _write_unit(result: InstallResult) -> None:
     if path.exists() and path.read_text(encoding="utf-8") != result.unit_text:
         result.warnings.append(f"replaced the existing {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(result.unit_text, encoding="utf-8")
-    tmp.chmod(0o644)
-    tmp.replace(path)
+    atomic_write(path, result.unit_text.encode("utf-8"), mode=0o644)
 
 
 def _ensure_env_file(result: InstallResult) -> None:

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +23,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from coffee_maker.ai_providers.atomic_files import atomic_write, locked, rename_aside
+from coffee_maker.errors import UserError
 from coffee_maker.secrets import redact, redact_text
 from coffee_maker.wording import count_of
 
@@ -37,12 +38,13 @@ _CURRENT_KEYS = ("priority", "step", "provider", "started_at", "pid", "worktree"
 _DAEMON_KEYS = ("pid", "started_at", "next_run_at", "last_iteration_at")
 
 
-class StateError(Exception):
+class StateError(UserError):
     """The state cannot be found or used (e.g. the path is not a git repository)."""
 
 
-class AlreadyRunningError(StateError):
-    """Another daemon holds this repository's lock."""
+class AlreadyRunningError(Exception):
+    """Another daemon holds this repository's lock: not the user's mistake but a busy
+    repository, so not a :class:`UserError` (the command line exits 75: try later)."""
 
 
 class Outcome(StrEnum):
@@ -77,23 +79,8 @@ def state_dir(repo: str | os.PathLike[str]) -> Path:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON so that readers and crashes see the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, text.encode("utf-8"))
 
 
 def process_alive(pid: int | None) -> bool:
@@ -158,7 +145,7 @@ def _read(path: Path) -> dict[str, Any]:
         data = None
     if not _well_formed(data):
         aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-        os.replace(path, aside)
+        rename_aside(path, aside)
         log.warning("%s was unreadable; moved it to %s and started afresh", path, aside.name)
         return _empty()
     data = _empty() | data
@@ -192,22 +179,13 @@ class RepoState:
         return json.loads(json.dumps(self._data))
 
     def save(self) -> None:
-        with self._file_lock():
+        with locked(self._lock_path):
             atomic_write_json(self.path, redact(self._data))
-
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
     @contextlib.contextmanager
     def _change(self) -> Iterator[dict[str, Any]]:
         """Re-read, change, write: another process's change since our last read survives."""
-        with self._file_lock():
+        with locked(self._lock_path):
             self._data = _read(self.path)
             yield self._data
             # Everything written is redacted: a URL with credentials, a key quoted by a vendor.

@@ -165,15 +165,10 @@ def install_service(args: argparse.Namespace) -> int:
     """Write (or print) the unit; the service's own warnings are printed here, once."""
     import logging
 
-    from coffee_maker.autonomous.service import ServiceError
     from coffee_maker.autonomous.service import install_service as install
-    from coffee_maker.cli.common import UsageError
 
     logging.getLogger("coffee_maker.autonomous.service").setLevel(logging.ERROR)
-    try:
-        result = install(Path(args.repo), user=args.user, print_only=args.print_only)
-    except ServiceError as exc:
-        raise UsageError(str(exc)) from None
+    result = install(Path(args.repo), user=args.user, print_only=args.print_only)
     if args.print_only:
         print(result.unit_text, end="")
         print(

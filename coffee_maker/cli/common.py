@@ -15,6 +15,8 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from coffee_maker.errors import UserError
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -29,7 +31,7 @@ EXIT_INTERRUPTED = 130
 PIPE_WIDTH = 160
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A mistake the user can fix (a flag, a name, a missing file); ``str()`` is one line."""
 
 
@@ -65,17 +67,15 @@ def error_line(message: str) -> None:
 def run_guarded(command: Callable[[], int], *, prog: str, verbose: bool = False) -> int:
     """Run a command body, turning every exception into an exit code and one line.
 
-    ``ConfigError``, ``UsageError`` and ``YamlFileError`` are the user's to fix: exit 2.
+    A :class:`~coffee_maker.errors.UserError` (config, state, roadmap, pull request,
+    service, preflight, unknown priority, usage...) is the user's to fix: exit 2.
     Anything else is our bug or the world's: exit 1 with a pointer to ``--verbose``, which
     prints the traceback as well.
     """
-    from coffee_maker.ai_providers.provider_config import ConfigError
-    from coffee_maker.ai_providers.yaml_files import YamlFileError  # e.g. a price file
-
     try:
         return command()
-    except (ConfigError, UsageError, YamlFileError) as exc:
-        error_line(f"{prog}: {exc}")
+    except UserError as exc:
+        error_line(f"{prog}: {exc.one_line()}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         error_line(f"{prog}: interrupted")

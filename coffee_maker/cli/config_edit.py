@@ -8,13 +8,11 @@ that (``null`` becomes empty, long flow lists are re-wrapped), so we use ruamel 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from coffee_maker.ai_providers.atomic_files import atomic_write
 from coffee_maker.cli.common import UsageError
 
 _PLAIN_SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -36,12 +34,10 @@ def set_top_level_scalar(text: str, key: str, value: str, source: str) -> str:
     from ruamel.yaml.error import YAMLError
     from ruamel.yaml.nodes import MappingNode, ScalarNode
 
-    from coffee_maker.ai_providers.yaml_files import YamlFileError, parse_yaml_text
+    from coffee_maker.ai_providers.yaml_files import parse_yaml_text
 
-    try:  # ruamel's composer recurses and keeps aliases: it only sees text within bounds
-        parse_yaml_text(text, source)
-    except YamlFileError as exc:
-        raise UsageError(str(exc)) from None
+    # ruamel's composer recurses and keeps aliases: it only sees text within bounds
+    parse_yaml_text(text, source)
     try:
         root = YAML().compose(text)
     except YAMLError as exc:
@@ -74,15 +70,4 @@ def replace_file_text(path: Path, text: str) -> None:
     """Atomically replace ``path``'s content, keeping its permission bits."""
     target = path.resolve()
     mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, text.encode("utf-8"), mode=mode)

@@ -65,7 +65,7 @@ class ProgressLine:
 
 def run_daemon(args: argparse.Namespace) -> int:
     from coffee_maker.autonomous.daemon import DevDaemon
-    from coffee_maker.autonomous.iteration import IterationResult, RunOptions
+    from coffee_maker.autonomous.run_endings import IterationResult, RunOptions
     from coffee_maker.logging import configure_logging
 
     configure_logging(verbose=args.verbose)
@@ -131,26 +131,18 @@ def _check_sandbox(config: Any, *, dry_run: bool) -> None:
 
 
 def _run(daemon: Any, single: bool) -> int:
-    from coffee_maker.autonomous.iteration import UnknownPriorityError
-    from coffee_maker.autonomous.preflight import PreflightError
-    from coffee_maker.autonomous.pull_requests import PullRequestError
-    from coffee_maker.autonomous.roadmap import RoadmapError
-    from coffee_maker.autonomous.state import AlreadyRunningError, StateError
+    from coffee_maker.autonomous.state import AlreadyRunningError
 
     try:
         return exit_code(daemon.once()) if single else daemon.serve()
-    except AlreadyRunningError as exc:
+    except AlreadyRunningError as exc:  # a busy repository, not a mistake: exit 75
         error_line(f"{PROG}: {exc}")
         return EXIT_TEMPFAIL
-    except RoadmapError as exc:
-        raise UsageError("; ".join(exc.problems)) from None
-    except (UnknownPriorityError, PullRequestError, StateError, PreflightError) as exc:
-        raise UsageError(str(exc)) from None
 
 
 def exit_code(result: Any) -> int:
     """The exit code for how an iteration ended (README, "Exit codes")."""
-    from coffee_maker.autonomous.iteration import Ending
+    from coffee_maker.autonomous.run_endings import Ending
 
     codes = {
         Ending.FAILED: EXIT_FAILED,

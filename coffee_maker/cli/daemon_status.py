@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coffee_maker.cli.common import EXIT_OK, UsageError, load_app_config, make_console
+from coffee_maker.cli.common import EXIT_OK, load_app_config, make_console
 
 if TYPE_CHECKING:
     from coffee_maker.autonomous.state import RepoState
@@ -177,14 +177,10 @@ def _escaped(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def show_status(repo: Path, config_path: str | None, as_json: bool = False) -> int:
-    from coffee_maker.autonomous.state import StateError
     from coffee_maker.secrets import redact
 
     repo = repo.expanduser().resolve()
-    try:
-        status = redact(collect_status(repo, config_path))
-    except StateError as exc:
-        raise UsageError(str(exc)) from None
+    status = redact(collect_status(repo, config_path))
     if as_json:
         print(json.dumps(status, indent=2, default=str))
     else:

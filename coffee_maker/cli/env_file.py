@@ -8,14 +8,14 @@ never be readable by others, not even for the instant between create and chmod.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from coffee_maker.ai_providers.atomic_files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,5 @@ def update_env_file(path: Path, updates: Mapping[str, str]) -> None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Atomic replace through a 0600 temporary file (mkstemp creates it 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Atomic replace through a 0600 temporary file: the env file holds keys."""
+    atomic_write(path, text.encode("utf-8"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from coffee_maker.cli.common import EXIT_OK, EXIT_USAGE, UsageError, error_line, load_app_config
+from coffee_maker.cli.common import EXIT_OK, EXIT_USAGE, error_line, load_app_config
 
 if TYPE_CHECKING:
     from coffee_maker.autonomous.roadmap import Priority, Roadmap
@@ -26,7 +26,7 @@ def roadmap(args: argparse.Namespace) -> int:
     from coffee_maker.autonomous.git_ops import GitError
     from coffee_maker.autonomous.planning import load_base_roadmap
     from coffee_maker.autonomous.roadmap import Roadmap, RoadmapError
-    from coffee_maker.autonomous.state import RepoState, StateError
+    from coffee_maker.autonomous.state import RepoState
 
     config = load_app_config(args.config, args.repo)
     repo = Path(args.repo)
@@ -40,10 +40,7 @@ def roadmap(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             error_line(f"project-manager: {problem}")
         return EXIT_USAGE
-    try:
-        state = RepoState.load(repo)
-    except StateError as exc:
-        raise UsageError(str(exc)) from None
+    state = RepoState.load(repo)
     for warning in plan.warnings:  # on stderr, so the table on stdout stays clean
         error_line(f"project-manager: warning: {warning}")
     _print(plan, state, path)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coffee_maker.ai_providers.atomic_files import atomic_write
 from coffee_maker.cli.common import EXIT_OK, UsageError
 from coffee_maker.cli.prompts import Prompter
 
@@ -314,17 +314,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_config(path: Path, text: str) -> None:
     """Atomic: a crash leaves the old config or the new one. No secret inside: 0644."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"), mode=0o644)
 
 
 def _next_steps(
