@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from coffee_maker.agent import AgentResult, Interrupted, Status, Workspace
+from coffee_maker.agent import AgentResult, Interrupted, Status
 from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.agent.verification import Verifier
 from coffee_maker.ai_providers.cost_tracker import CostTracker, money
@@ -279,6 +279,8 @@ class Iteration:
         worktree = dataclasses.replace(
             worktree, environment_files=git_ops.untracked_files(worktree)
         )
+        from coffee_maker.agent.workspace import Workspace  # pathspec: only when working
+
         try:
             workspace = Workspace(
                 worktree.path,
