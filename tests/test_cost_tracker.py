@@ -259,8 +259,11 @@ def test_stats_by_provider_and_model_over_date_ranges(tmp_path, clock):
         (date(2026, 11, 3), pytest.approx(0.03)),
         (date(2026, 11, 4), pytest.approx(0.04)),
     ]
+    by_day = tracker.stats(by="day")
+    assert list(by_day) == ["2026-11-03", "2026-11-04"]
+    assert by_day["2026-11-03"].requests == 3 and by_day["2026-11-04"].cost == pytest.approx(0.04)
     with pytest.raises(ValueError):
-        tracker.stats(by="day")
+        tracker.stats(by="week")
 
 
 def test_export_csv(tmp_path, clock):
@@ -288,3 +291,20 @@ def test_default_home_is_coffee_maker_home(tmp_path, monkeypatch):
     CostTracker().track_cost("a", 0.1, {})
     assert (tmp_path / "home" / "ledger.jsonl").is_file()
     assert os.stat(tmp_path / "home" / "ledger.jsonl").st_mode & 0o077 == 0
+
+
+def test_stats_by_task_reads_the_calls_in_the_range(tmp_path, clock):
+    tracker = tracker_at(tmp_path, clock)
+    tracker.track_cost("a", 0.01, {"input_tokens": 10}, task_id="calc:PRIORITY 1:r1")
+    tracker.track_cost("a", 0.02, {"output_tokens": 5}, task_id="calc:PRIORITY 1:r1")
+    tracker.track_cost("b", 0.5, {}, task_id=None)
+    clock.now += 86400
+    tracker.track_cost("b", 0.25, {}, task_id="calc:PRIORITY 2:r2")
+    by_task = tracker.stats(by="task")
+    assert list(by_task) == ["(none)", "calc:PRIORITY 1:r1", "calc:PRIORITY 2:r2"]
+    first = by_task["calc:PRIORITY 1:r1"]
+    assert (first.requests, first.input_tokens, first.output_tokens) == (2, 10, 5)
+    assert first.cost == pytest.approx(0.03)
+    today = tracker.daily_totals(1)[0][0]
+    assert list(tracker.stats(since=today, by="task")) == ["calc:PRIORITY 2:r2"]
+    assert tracker.task_costs()["calc:PRIORITY 2:r2"] == pytest.approx(0.25)

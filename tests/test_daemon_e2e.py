@@ -206,22 +206,23 @@ def test_sigkill_mid_iteration_then_restart_loses_and_duplicates_nothing(setup: 
     assert snapshot(project.checkout) == before
 
 
-def test_sigterm_on_once_lets_the_model_call_finish_then_stops_and_records_it(
+def test_sigterm_on_once_cancels_the_model_call_in_flight_and_records_it(
     setup: Setup,
 ) -> None:
     project, model = setup.project, setup.model
     turns = implement_subtract()
     model.reply(turns[0])
-    model.enqueue(lambda req: dataclasses.replace(model.render_turn(turns[1], req), delay=1))
+    model.enqueue(lambda req: dataclasses.replace(model.render_turn(turns[1], req), delay=30))
     running = project.start("--once")
     deadline = time.monotonic() + 20
     while len(model.model_calls) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    running.send_signal(signal.SIGTERM)
+    running.send_signal(signal.SIGTERM)  # the reply is 30 s away: the stop must not wait
     out, _ = running.communicate(timeout=20)
     assert running.returncode == 130
     assert out.splitlines() == [
-        "PRIORITY 1: interrupted during agent: stop requested; the next model call was not started"
+        "PRIORITY 1: interrupted during agent: stop requested; "
+        "the model call in flight was cancelled"
     ]
     assert len(model.model_calls) == 2 and project.worktrees() == []
     assert project.state()["priorities"]["PRIORITY 1"]["last_outcome"] == "deferred"

@@ -224,6 +224,9 @@ def test_a_stop_abandons_an_iteration_stuck_past_the_grace_period(
     daemon.model.enqueue(
         lambda req: dataclasses.replace(daemon.model.render_turn(turns[1], req), delay=2)
     )
+    # A call the stop cannot cut short (a provider whose I/O is not ours to cancel): the
+    # grace period is then the last resort.
+    monkeypatch.setattr("coffee_maker.autonomous.daemon.cancel_calls", lambda: 0)
     config = load_app_config(str(project.config), str(project.checkout))
     service = DevDaemon(
         config, RunOptions(repo=project.checkout), notifier=SystemdNotifier({}), stop_grace=0.3

@@ -105,3 +105,18 @@ def test_the_wrapper_sees_what_a_command_imports(project: Project) -> None:
     env = {**project.env(), "OPENAI_API_KEY": "sk-test-key-0123456789abcdefghij"}
     probed = loaded("project_manager", "provider", "status", "--timeout", "1", *repo, env=env)
     assert "openai" in probed
+
+
+def test_the_daemon_loads_no_retry_or_path_matching_machinery_before_it_works() -> None:
+    """An idle daemon holds its imports for hours: tenacity (retries) and pathspec/regex
+    (the agent's file rules and search) load with the first model call or workspace."""
+    code = (
+        "import json, sys\n"
+        "import coffee_maker.autonomous.daemon, coffee_maker.ai_providers.fallback_strategy\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    modules = {m.split(".")[0] for m in json.loads(proc.stdout)}
+    assert offending(modules, ("tenacity", "pathspec", "regex")) == []

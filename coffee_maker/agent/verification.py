@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coffee_maker.agent.test_report import (
     Judgement,
@@ -27,7 +28,9 @@ from coffee_maker.agent.test_report import (
     junit_command,
     repair_excerpt,
 )
-from coffee_maker.agent.workspace import Workspace
+
+if TYPE_CHECKING:  # a type only: importing it would load pathspec in an idle daemon
+    from coffee_maker.agent.workspace import Workspace
 
 #: JUnit XML larger than this is not read (it comes from code the model wrote).
 MAX_JUNIT_BYTES = 20_000_000

@@ -64,6 +64,9 @@ from coffee_maker.ai_providers.ledger_records import bounded_cost, bounded_token
 from coffee_maker.ai_providers.provider_config import CostControls
 from coffee_maker.paths import user_state_dir
 
+#: What :meth:`CostTracker.stats` can group by.
+STATS_BY = ("provider", "model", "day", "task")
+
 log = logging.getLogger(__name__)
 
 DEFAULT_RESERVATION_TTL = 3600.0
@@ -377,6 +380,11 @@ class CostTracker:
         with self._locked(exclusive=False):
             return usd(self._totals.tasks.get(task_id, 0))
 
+    def task_costs(self) -> dict[str, float]:
+        """USD per task id, all time, from the running totals (no ledger read)."""
+        with self._locked(exclusive=False):
+            return {task: usd(nanos) for task, nanos in self._totals.tasks.items()}
+
     def get_reserved(self) -> float:
         """USD held by calls in flight (any process)."""
         with self._locked(exclusive=False):
@@ -385,16 +393,25 @@ class CostTracker:
     def stats(
         self, since: date | None = None, until: date | None = None, by: str = "provider"
     ) -> dict[str, UsageStats]:
-        """Per ``provider`` or per ``model`` (``provider/model``) stats, dates inclusive."""
-        if by not in ("provider", "model"):
-            raise ValueError(f"by must be 'provider' or 'model', not {by!r}")
+        """Stats per ``provider``, ``model`` (``provider/model``), ``day`` (UTC) or ``task``
+        (the task id the caller gave, ``(none)`` without one), dates inclusive.
+
+        ``task`` reads the calls in the range from the ledger (the running totals keep no
+        per-task token counts); the others come from the totals at once.
+        """
+        if by not in STATS_BY:
+            raise ValueError(f"by must be one of {', '.join(STATS_BY)}, not {by!r}")
         low, high = (since.isoformat() if since else ""), (until.isoformat() if until else "~")
         result: dict[str, UsageStats] = {}
+        if by == "task":
+            for rec in self._calls(low, high):
+                result.setdefault(str(rec.get("task_id") or "(none)"), UsageStats()).add_call(rec)
+            return dict(sorted(result.items()))
         with self._locked(exclusive=False):
             for (day, provider, model), stat in self._totals.stats.items():
                 if low <= day <= high:
-                    key = provider if by == "provider" else f"{provider}/{model}"
-                    result.setdefault(key, UsageStats()).add(stat)
+                    keys = {"provider": provider, "model": f"{provider}/{model}", "day": day}
+                    result.setdefault(keys[by], UsageStats()).add(stat)
         return dict(sorted(result.items()))
 
     def get_provider_stats(self) -> dict[str, dict[str, Any]]:
@@ -431,13 +448,19 @@ class CostTracker:
         low, high = (since.isoformat() if since else ""), (until.isoformat() if until else "~")
         columns = ["ts", "provider", "model", "task_id", *USAGE_KEYS, "cost", "outcome"]
         rows = 0
-        with self._locked(exclusive=False):  # the bytes up to here never change: read them
-            fd, stop = os.dup(self._file.fd), self._file.offset  # after letting writers go
-        with os.fdopen(fd, "rb") as ledger, open(path, "w", newline="", encoding="utf-8") as out:
+        with open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, columns, extrasaction="ignore")
             writer.writeheader()
+            for rec in self._calls(low, high):
+                writer.writerow({**rec, "cost": f"{usd(to_nanos(rec.get('cost'))):.9f}"})
+                rows += 1
+        return rows
+
+    def _calls(self, low: str, high: str) -> Iterator[dict[str, Any]]:
+        """The call records of UTC days ``low`` to ``high`` (ISO dates, inclusive)."""
+        with self._locked(exclusive=False):  # the bytes up to here never change: read them
+            fd, stop = os.dup(self._file.fd), self._file.offset  # after letting writers go
+        with os.fdopen(fd, "rb") as ledger:
             for rec in self._file.read_all(ledger.fileno(), stop):
                 if rec.get("kind", "call") == "call" and low <= str(rec.get("ts", ""))[:10] <= high:
-                    writer.writerow({**rec, "cost": f"{usd(to_nanos(rec.get('cost'))):.9f}"})
-                    rows += 1
-        return rows
+                    yield rec

@@ -32,8 +32,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-
-import tenacity
+from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
@@ -55,6 +54,9 @@ from coffee_maker.ai_providers.provider_config import ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.quotas import ProviderGate, ProviderStateStore, RateLimiter
 from coffee_maker.paths import user_state_dir
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = [
     "AllProvidersFailedError",
@@ -141,19 +143,8 @@ class FallbackStrategy(PromptAsChat):
         self._shared = _shared
         self.gate = _shared.gate
         self._predicate = _predicate
-        self._retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.config.retry_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(self._should_retry),
-            sleep=self.sleep,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        self._backoff = tenacity.wait_exponential_jitter(
-            initial=self.config.retry_delay,
-            max=self.config.max_retry_delay,
-            jitter=self.config.retry_delay,
-        )
+        self._retry_policy: tenacity.Retrying | None = None  # built on the first call
+        self._backoff: Callable[[tenacity.RetryCallState], float] = lambda state: 0.0
 
     # -- shared state ------------------------------------------------------------------------
     @property
@@ -353,6 +344,27 @@ class FallbackStrategy(PromptAsChat):
         return None
 
     # -- retries (tenacity) ------------------------------------------------------------------
+    def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` under the retry policy; tenacity is imported on the first call
+        only, so a daemon that idles (or a command that never calls a model) never loads it."""
+        if self._retry_policy is None:
+            import tenacity
+
+            self._backoff = tenacity.wait_exponential_jitter(
+                initial=self.config.retry_delay,
+                max=self.config.max_retry_delay,
+                jitter=self.config.retry_delay,
+            )
+            self._retry_policy = tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(self.config.retry_attempts),
+                wait=self._wait,
+                retry=tenacity.retry_if_exception(self._should_retry),
+                sleep=self.sleep,
+                before_sleep=self._before_sleep,
+                reraise=True,
+            )
+        return self._retry_policy(call, *args)
+
     def _should_retry(self, exc: BaseException) -> bool:
         if not isinstance(exc, ProviderError) or not exc.retryable:
             return False

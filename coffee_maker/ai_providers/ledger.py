@@ -340,6 +340,16 @@ class UsageStats:
     def tokens(self) -> int:
         return sum(getattr(self, k) for k in USAGE_KEYS)
 
+    def add_call(self, rec: Mapping[str, Any]) -> None:
+        """Count one call record in these stats; a bad record raises and changes nothing."""
+        tokens = {key: int(rec.get(key) or 0) for key in USAGE_KEYS}
+        nanos = to_nanos(rec.get("cost"))
+        self.requests += 1
+        self.failures += rec.get("outcome", "ok") != "ok"
+        for key, count in tokens.items():
+            setattr(self, key, getattr(self, key) + count)
+        self.cost_nanos += nanos
+
     def add(self, other: UsageStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -375,13 +385,9 @@ class Totals:
         ts, nanos = str(rec["ts"]), to_nanos(rec.get("cost"))
         day, provider, model = ts[:10], str(rec["provider"]), str(rec.get("model") or "")
         date.fromisoformat(day)
-        tokens = {key: int(rec.get(key) or 0) for key in USAGE_KEYS}
-        stat = self.stats.setdefault((day, provider, model), UsageStats())
-        stat.requests += 1
-        stat.failures += rec.get("outcome", "ok") != "ok"
-        for key, count in tokens.items():
-            setattr(stat, key, getattr(stat, key) + count)
-        stat.cost_nanos += nanos
+        stat = UsageStats()
+        stat.add_call(rec)  # raises on a bad record before any total changed
+        self.stats.setdefault((day, provider, model), UsageStats()).add(stat)
         self.days[day] += nanos
         self.months[ts[:7]] += nanos
         if rec.get("task_id"):

@@ -5,8 +5,9 @@ that is paused while an iteration runs and resumed when the next one is due, so 
 iteration never piles up missed runs. When no provider can answer or the budget is spent,
 the daemon sleeps until the earliest reset instead of spinning; an iteration that raises
 is logged with its cause and the next one is delayed more each time (crash backoff).
-SIGTERM/SIGINT stop it cleanly: no new model call starts, the state records the
-interruption, and systemd hears READY, STATUS, WATCHDOG and STOPPING throughout.
+SIGTERM/SIGINT stop it cleanly: a model call in flight is cancelled, no new one starts,
+the state records the interruption, and systemd hears READY, STATUS, WATCHDOG and
+STOPPING throughout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.provider_config import AppConfig
+from coffee_maker.ai_providers.providers._bounded import cancel_calls
 from coffee_maker.autonomous.iteration import Iteration
 from coffee_maker.autonomous.run_endings import (
     Ending,
@@ -58,6 +60,7 @@ class DevDaemon:
         on_step: Callable[[str], None] = lambda step: None,
         report: Callable[[IterationResult], None] = lambda result: None,
         stop_grace: float = STOP_GRACE,
+        on_stop: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.options = options
@@ -68,6 +71,7 @@ class DevDaemon:
         self._on_step = on_step
         self.report = report
         self.stop_grace = stop_grace
+        self._on_stop = on_stop  # runs in the signal handler: must not block or print()
         self.stop_requested = threading.Event()
         #: True when a stop left an iteration running (its thread must be abandoned).
         self.abandoned = False
@@ -222,6 +226,9 @@ class DevDaemon:
                 raise KeyboardInterrupt
             return
         self.stop_requested.set()
+        self._on_stop()
+        # A model call in flight would hold the stop for up to its timeout: cut it now.
+        cancel_calls()
         log.info("stop requested: finishing cleanly (no new model call will start)")
         self._say_stopping()
         if self._scheduler is not None and self._scheduler.running:

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coffee_maker.agent import AgentResult, Interrupted, Status, Workspace
+from coffee_maker.agent import AgentResult, Interrupted, Status
 from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.agent.verification import Verifier
-from coffee_maker.ai_providers.cost_tracker import CostTracker
+from coffee_maker.ai_providers.cost_tracker import CostTracker, money
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.autonomous import git_ops, preflight, publishing
+from coffee_maker.autonomous import git_ops, preflight, publishing, task_ids
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
     describe_plan,
@@ -224,7 +224,7 @@ class Iteration:
     def _work(
         self, priority: Priority, worktree: git_ops.Worktree, run_id: str, pushed_before: bool
     ) -> IterationResult:
-        task_id = f"{self.repo.name}:{priority.id}:{run_id}"
+        task_id = task_ids.task_id(self.repo.name, priority.id, run_id)
         strategy = self.strategy(task_id)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
@@ -245,6 +245,8 @@ class Iteration:
         worktree = dataclasses.replace(
             worktree, environment_files=git_ops.untracked_files(worktree)
         )
+        from coffee_maker.agent.workspace import Workspace  # pathspec: only when working
+
         try:
             workspace = Workspace(
                 worktree.path,
@@ -332,7 +334,7 @@ class Iteration:
             cost=round(result.cost, 6),
             status=result.status.value,
         )
-        said = f"verdict: {publishing.verdict_text(result)}"
+        said = f"verdict: {publishing.verdict_text(result)}; cost {money(result.cost)}"
         if pr_url:
             kind = "pull request" if succeeded else "draft pull request"
             message = f"{priority.id}: opened {kind} {pr_url} ({said})"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from coffee_maker.agent import AgentResult, Status
-from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.public_text import LocalPaths, plain, strip_terminal
@@ -86,6 +85,8 @@ def drop_protected(worktree: git_ops.Worktree, patterns: list[str]) -> list[str]
     """Changes to protected paths, restored to the base commit's version (or removed when
     new) before the commit: an agentic CLI writes files directly, past our tools' refusal.
     Returns the paths dropped, for the PR body."""
+    from coffee_maker.agent.write_policy import WritePolicy  # pathspec: only when publishing
+
     dropped = WritePolicy(patterns).protected(git_ops.changed_files(worktree))
     if dropped:
         git_ops.restore_paths(worktree, dropped)

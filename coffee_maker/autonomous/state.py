@@ -217,14 +217,25 @@ class RepoState:
         max_attempts: int = 3,
         **details: Any,
     ) -> dict[str, Any]:
-        """Note how a run ended; the ``max_attempts``-th failure blocks the priority."""
+        """Note how a run ended; the ``max_attempts``-th failure blocks the priority.
+
+        A deferred run leaves an "awaiting review" record as it was (only its history grows).
+        """
         outcome = Outcome(outcome)
         error = redact_text(error)[:ERROR_LIMIT] if error else None
         details = json.loads(json.dumps(redact(details), default=str))
         with self._change() as data:
             record = data["priorities"].setdefault(priority_id, _new_record())
-            record.update(last_outcome=outcome.value, last_error=error, last_run_at=now_iso())
-            record.update({k: details[k] for k in ("branch", "pr_url", "verdict") if k in details})
+            # A PR awaiting review stays so when a later run is deferred (no provider, the
+            # budget, a stop): else the daemon would redo the priority and pay for it twice.
+            keep = outcome is Outcome.DEFERRED and review_note(record) is not None
+            if keep:
+                record["last_run_at"] = now_iso()
+            else:
+                record.update(last_outcome=outcome.value, last_error=error, last_run_at=now_iso())
+                record.update(
+                    {k: details[k] for k in ("branch", "pr_url", "verdict") if k in details}
+                )
             if outcome is not Outcome.DEFERRED:
                 record["attempts"] += 1
             if outcome is Outcome.FAILURE:

@@ -21,14 +21,13 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env
 from coffee_maker.agent.result import Interrupted
 from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.agent.test_report import TestReport
 from coffee_maker.agent.verification import TestSuite, Verifier
-from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous.detection import choose_tests
 from coffee_maker.autonomous.environment import (
@@ -41,6 +40,9 @@ from coffee_maker.autonomous.sandboxing import make_sandbox
 from coffee_maker.autonomous.state import atomic_write_json, state_dir
 from coffee_maker.paths import package_cache_dir, user_state_dir
 from coffee_maker.secrets import redact_text
+
+if TYPE_CHECKING:
+    from coffee_maker.agent.workspace import Workspace
 
 BASELINES_KEPT = 50
 
@@ -164,6 +166,8 @@ def _baseline(
     cached = report is not None
     if report is None:
         on_step(f"running the tests once before any change: {bench.suite.command}")
+        from coffee_maker.agent.workspace import Workspace  # its path matchers: when used
+
         workspace = Workspace(
             worktree,
             secret_env_names=settings.secret_env,

@@ -1,14 +1,14 @@
 """``project-manager provider costs``: what was spent, against what limits, on what.
 
 Read at a glance in a terminal: today's and this month's spend with the share of each
-limit used, a per-provider table for the last N days, and a bar per day. Days are UTC
-days, as in the ledger.
+limit used, a table for the last N days (per provider, model, priority or day: ``--by``),
+and a bar per day. Days are UTC days, as in the ledger.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -56,9 +56,9 @@ def _spend_table(tracker: CostTracker, controls: CostControls) -> Table:
     return table
 
 
-def _provider_table(stats: dict[str, UsageStats], title: str) -> Table:
+def _usage_table(stats: dict[str, UsageStats], title: str, by: str = "provider") -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("provider")
+    table.add_column(by)
     for name in ("requests", "input", "output", "cache read", "cache write", "cost", "avg cost"):
         table.add_column(name, justify="right")
     table.add_column("failures", justify="right")
@@ -99,12 +99,31 @@ def _daily_table(tracker: CostTracker, days: int) -> Table:
     return table
 
 
+def grouped_stats(tracker: CostTracker, since: date, until: date, by: str) -> dict[str, UsageStats]:
+    """The calls from ``since`` to ``until`` grouped ``by`` provider, model, priority or day.
+
+    A priority is ``<repository>: <priority id>``, read from the task id its runs gave
+    their calls; calls of no run (a probe, the Python API) are ``(not a priority)``.
+    """
+    if by != "priority":
+        return tracker.stats(since=since, until=until, by=by)
+    from coffee_maker.autonomous.task_ids import priority_of
+
+    result: dict[str, UsageStats] = {}
+    for task, stat in tracker.stats(since=since, until=until, by="task").items():
+        owner = priority_of(task)
+        key = f"{owner[0]}: {owner[1]}" if owner else "(not a priority)"
+        result.setdefault(key, UsageStats()).add(stat)
+    return dict(sorted(result.items()))
+
+
 def render_costs(
     tracker: CostTracker,
     cost_controls: CostControls,
     days: int = 7,
     csv_path: str | os.PathLike[str] | None = None,
     console: Console | None = None,
+    by: str = "provider",
 ) -> None:
     """Print the cost report for the last ``days`` days; with ``csv_path``, export those calls."""
     if days < 1:
@@ -114,8 +133,9 @@ def render_costs(
     since = today - timedelta(days=days - 1)
     console.print(_spend_table(tracker, cost_controls))
     console.print()
-    title = f"Providers, last {days} day{'s' if days > 1 else ''} ({since} to {today})"
-    console.print(_provider_table(tracker.stats(since=since, until=today), title))
+    span = f"last {days} day{'s' if days > 1 else ''} ({since} to {today})"
+    title = f"Per {by}, {span}" if by != "provider" else f"Providers, {span}"
+    console.print(_usage_table(grouped_stats(tracker, since, today, by), title, by))
     console.print()
     console.print(_daily_table(tracker, days))
     if csv_path is not None:

@@ -104,6 +104,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         interval=args.interval,
         on_step=progress,
         report=report if printed else _log,
+        on_stop=_acknowledge_stop,
     )
     try:
         code = _run(daemon, single)
@@ -114,6 +115,14 @@ def run_daemon(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _acknowledge_stop() -> None:
+    """Ctrl-C or SIGTERM was heard: say so at once (the run then ends within seconds).
+
+    Called from the signal handler, so ``os.write``: ``print`` could be interrupted
+    in the middle of another ``print`` to stderr and raise."""
+    os.write(sys.stderr.fileno(), f"{PROG}: stopping...\n".encode())
 
 
 def _check_sandbox(config: Any, *, dry_run: bool) -> None:

@@ -34,8 +34,10 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
     tracker = CostTracker(config.cost_controls)
     limits = config.cost_controls
     priorities, roadmap_error, roadmap_warnings = _priorities(repo, config, state)
+    spent = _spent_per_priority(repo, tracker.task_costs())
     for row in priorities:
         row["current"] = bool(current) and current.get("priority") == row["id"]
+        row["cost"] = round(spent.get(row["id"], 0.0), 6)
     return {
         "repo": str(repo),
         "running": pid is not None,
@@ -53,6 +55,19 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
         "roadmap_error": roadmap_error,
         "roadmap_warnings": roadmap_warnings,
     }
+
+
+def _spent_per_priority(repo: Path, costs: dict[str, float]) -> dict[str, float]:
+    """USD spent on each priority of ``repo``, every run and every call (the ledger's
+    task totals: interrupted and failed runs count too)."""
+    from coffee_maker.autonomous.task_ids import priority_of
+
+    spent: dict[str, float] = {}
+    for task, cost in costs.items():
+        owner = priority_of(task)
+        if owner is not None and owner[0] == repo.name:
+            spent[owner[1]] = spent.get(owner[1], 0.0) + cost
+    return spent
 
 
 def _priorities(
@@ -130,6 +145,8 @@ def render(status: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from coffee_maker.ai_providers.cost_tracker import money
+
     console = make_console()
     if status["running"]:
         console.print(f"[bold green]running[/] (pid {status['pid']}) for {status['repo']}")
@@ -161,10 +178,12 @@ def render(status: dict[str, Any]) -> None:
     for warning in status.get("roadmap_warnings") or []:
         console.print(f"[yellow]roadmap warning: {escape(warning)}[/]")
     table = Table(title="priorities")
-    for column in ("id", "status", "attempts", "last outcome", "note"):
-        table.add_column(column)
+    for column in ("id", "status", "attempts", "cost", "last outcome", "note"):
+        table.add_column(column, justify="right" if column == "cost" else "left")
     for p in status["priorities"]:
-        row = (p.get("ref") or p["id"], p["status"], str(p["attempts"]), p["last_outcome"] or "")
+        cost = money(p["cost"]) if p.get("cost") else ""
+        attempts = str(p["attempts"])
+        row = (p.get("ref") or p["id"], p["status"], attempts, cost, p["last_outcome"] or "")
         table.add_row(*map(escape, row), _note({**p, **_escaped(p)}))
     console.print(table)
 

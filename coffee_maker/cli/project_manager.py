@@ -47,6 +47,12 @@ def _provider_parsers(commands: argparse._SubParsersAction) -> None:
     costs = sub.add_parser("costs", help="spend against the budgets, per provider and per day")
     costs.add_argument("--days", type=_positive_int, default=7, metavar="N", help="default: 7")
     costs.add_argument("--csv", metavar="FILE", help="also write the ledger's records as CSV")
+    costs.add_argument(
+        "--by",
+        choices=("provider", "model", "priority", "day"),
+        default="provider",
+        help="what the table groups the calls by (default: provider)",
+    )
     add_common_flags(costs)
     costs.set_defaults(handler=f"{_PROVIDERS}:costs")
 

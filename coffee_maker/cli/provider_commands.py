@@ -370,6 +370,11 @@ def costs(args: argparse.Namespace) -> int:
     csv_path = Path(args.csv).expanduser() if args.csv else None
     tracker = CostTracker(config.cost_controls)
     render_costs(
-        tracker, config.cost_controls, days=args.days, csv_path=csv_path, console=make_console()
+        tracker,
+        config.cost_controls,
+        days=args.days,
+        csv_path=csv_path,
+        console=make_console(),
+        by=args.by,
     )
     return EXIT_OK

@@ -14,15 +14,20 @@ Replies are asked for uncompressed (``Accept-Encoding: identity``) and a compres
 is refused, so that the cap bounds the decoded size too (16 MiB of gzip can inflate to
 gigabytes). The deadline is carried in a context variable: the SDKs read the socket in
 the calling thread, so a call's deadline never leaks into another thread's call.
+
+A stop (Ctrl-C, SIGTERM) need not wait for the deadline: :func:`cancel_calls` moves every
+call in flight's deadline to now and shuts its sockets down, so the blocked read returns at
+once (in whichever thread it runs) and the call raises :class:`CallCancelled`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.errors import (
@@ -45,10 +50,47 @@ class CallLimits:
     deadline: float
     max_bytes: int
     received: int = 0
-    problem: ProviderError | None = None  # set when a limit stopped the call
+    problem: ProviderError | CallCancelled | None = None  # set when a limit stopped the call
+    #: The connections this call has used: what a cancel shuts down.
+    streams: list[_BoundedStream] = field(default_factory=list)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def uses(self, stream: _BoundedStream) -> None:
+        if stream not in self.streams:
+            self.streams.append(stream)
+
+
+class CallCancelled(KeyboardInterrupt):
+    """A model call cut short because a stop was asked for (Ctrl-C, SIGTERM).
+
+    A ``KeyboardInterrupt`` on purpose: every ``except Exception`` between the socket and
+    the run (the SDK's, the fallback chain's) lets it through, so no retry or next provider
+    is tried, and the run ends as interrupted, not as a provider failure.
+    """
+
+
+#: Every call in flight, whatever its thread: a signal handler runs in the main thread
+#: while the call may run in a worker. A plain set (no lock): the handler can interrupt
+#: the main thread anywhere, and a lock held there would deadlock it.
+_live_calls: dict[int, CallLimits] = {}
+
+
+def cancel_calls(reason: str = "stop requested; the model call in flight was cancelled") -> int:
+    """Cut every call in flight short at once; how many there were.
+
+    Safe in a signal handler. Each call's deadline becomes now (so no further connect,
+    write or retry starts) and its sockets are shut down (so a read blocked on them returns
+    now); the call then raises :class:`CallCancelled` with ``reason``.
+    """
+    calls = list(_live_calls.values())
+    for limits in calls:
+        limits.problem = CallCancelled(reason)
+        limits.deadline = time.monotonic()
+        for stream in list(limits.streams):
+            stream.shut_down()
+    return len(calls)
 
 
 _current: contextvars.ContextVar[CallLimits | None] = contextvars.ContextVar(
@@ -69,20 +111,24 @@ def bounded_call(provider: BaseAIProvider, seconds: float | None = None) -> Iter
     max_bytes = provider.settings.max_reply_mib * MIB
     limits = CallLimits(seconds, time.monotonic() + seconds, max_bytes)
     token = _current.set(limits)
+    _live_calls[id(limits)] = limits
     try:
         yield limits
     except Exception as exc:
         if limits.problem is None and limits.remaining() <= 0:
             limits.problem = _timeout(limits)
         if limits.problem is not None:
-            limits.problem.provider = limits.problem.provider or provider.name
-            limits.problem.model = limits.problem.model or provider.model
+            if isinstance(limits.problem, ProviderError):
+                limits.problem.provider = limits.problem.provider or provider.name
+                limits.problem.model = limits.problem.model or provider.model
             if exc is limits.problem:
                 raise
-            limits.problem.cause = exc
+            if isinstance(limits.problem, ProviderError):
+                limits.problem.cause = exc
             raise limits.problem from exc
         raise
     finally:
+        _live_calls.pop(id(limits), None)
         _current.reset(token)
 
 
@@ -100,11 +146,15 @@ def _too_large(limits: CallLimits) -> BadResponseError:
     )
 
 
-def _clamp(timeout: float | None, timeout_error: type[Exception]) -> float | None:
+def _clamp(
+    timeout: float | None, timeout_error: type[Exception], stream: _BoundedStream | None = None
+) -> float | None:
     """``timeout`` cut to the time left in the current call; past its deadline, a timeout."""
     limits = _current.get()
     if limits is None:
         return timeout
+    if stream is not None:
+        limits.uses(stream)
     left = limits.remaining()
     if left <= 0:
         limits.problem = limits.problem or _timeout(limits)
@@ -120,7 +170,15 @@ class _BoundedStream:
         self._timeout_error = timeout_error
 
     def _clamp(self, timeout: float | None) -> float | None:
-        return _clamp(timeout, self._timeout_error)
+        return _clamp(timeout, self._timeout_error, self)
+
+    def shut_down(self) -> None:
+        """End the connection both ways now: a read blocked on it (any thread) returns."""
+        sock = self._inner.get_extra_info("socket")
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
+            sock.shutdown(socket.SHUT_RDWR)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data = self._inner.read(max_bytes, self._clamp(timeout))
@@ -160,13 +218,20 @@ class _BoundedBackend:
         self, host: str, port: int, timeout: float | None = None, **kwargs: Any
     ) -> _BoundedStream:
         stream = self._inner.connect_tcp(host, port, self._clamp(timeout), **kwargs)
-        return _BoundedStream(stream, self._timeout_error)
+        return self._track(_BoundedStream(stream, self._timeout_error))
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, **kwargs: Any
     ) -> _BoundedStream:
         stream = self._inner.connect_unix_socket(path, self._clamp(timeout), **kwargs)
-        return _BoundedStream(stream, self._timeout_error)
+        return self._track(_BoundedStream(stream, self._timeout_error))
+
+    @staticmethod
+    def _track(stream: _BoundedStream) -> _BoundedStream:
+        limits = _current.get()
+        if limits is not None:
+            limits.uses(stream)
+        return stream
 
     def _clamp(self, timeout: float | None) -> float | None:
         return _clamp(timeout, self._timeout_error)
