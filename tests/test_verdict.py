@@ -269,3 +269,20 @@ def test_repair_excerpt_finds_a_go_subtest_in_either_output_order(name):
     excerpt = repair_excerpt(report, ["example.com/calc/calc::TestTable/negative"], 1500)
     assert "negative is wrong" in excerpt
     assert "Add(1, 2) = 3; want 4" not in excerpt
+
+
+def test_a_runner_that_crashes_after_the_change_names_its_last_error() -> None:
+    """Breaking what the runner itself imports (pytest uses pluggy): no test is named, so
+    the verdict quotes the traceback's last exception line instead of saying nothing."""
+    from coffee_maker.agent.test_report import TestReport, judge
+
+    baseline = TestReport.from_run(0, "===== 124 passed in 1.0s =====", runner="pytest")
+    crashed = TestReport.from_run(
+        1,
+        'Traceback (most recent call last):\n  File "x.py", line 9, in <module>\n'
+        "    raise SystemExit(main())\nNameError: name 'firstresult' is not defined\n",
+        runner="pytest",
+    )
+    judgement = judge(crashed, baseline)
+    assert judgement.verdict == "new failures"
+    assert "it ended with NameError: name 'firstresult' is not defined" in judgement.text

@@ -296,7 +296,21 @@ def _new(verdict, report: TestReport, new: Sequence[str], old: Sequence[str], co
     if report.failed:  # every named failure is old, but more failed than were named
         return verdict(Verdict.NEW_FAILURES, f" (counts only: {counts})", (), old)
     why = f"the command exited {report.exit_code} and named no failing test"
+    if error := _last_error(report.output):
+        why += f"; it ended with {error}"
     return verdict(Verdict.NEW_FAILURES, f": {why} ({counts})", (), old)
+
+
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+(?:Error|Exception|Exit)|E\s{2,}\S.*)\b.*$", re.M)
+
+
+def _last_error(output: str, limit: int = 160) -> str | None:
+    """The last exception line of the output (a crashed runner's traceback), one line."""
+    found = _ERROR_LINE.findall(output[-20_000:])
+    if not found:
+        return None
+    line = " ".join(found[-1].split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _failing(report: TestReport) -> int | None:
