@@ -126,6 +126,9 @@ def test_locked_excludes_another_process_and_times_out(tmp_path: Path) -> None:
 
 
 def test_shared_locks_coexist(tmp_path: Path) -> None:
+    """Two readers at once (timeout=0 would raise if the second had to wait); a writer
+    meanwhile must wait for both."""
     lock = tmp_path / "y.lock"
     with locked(lock, exclusive=False), locked(lock, exclusive=False, timeout=0):
-        pass
+        with pytest.raises(TimeoutError), locked(lock, timeout=0):
+            pass
