@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "coffee_maker"
 LAYERS = ["ai_providers", "agent", "autonomous", "cli"]  # lowest first
 #: Beside the layers: importable from any of them, importing none.
-SHARED = {"secrets", "logging", "paths", "wording"}
+SHARED = {"secrets", "logging", "paths", "wording", "errors", "lazy_exports"}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
