@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,13 @@ def _isolated_environment(tmp_path_factory, monkeypatch):
     reset_price_table()
     yield
     reset_price_table()
+
+
+@pytest.fixture(scope="session")
+def package_cache() -> Path:
+    """Downloads from PyPI and npm shared by every test (and kept for the next session):
+    ``$COFFEE_MAKER_TEST_CACHE`` or ``~/.cache/coffee-maker-tests``."""
+    default = Path.home() / ".cache" / "coffee-maker-tests"
+    path = Path(os.environ.get("COFFEE_MAKER_TEST_CACHE") or default)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -168,27 +168,29 @@ class Project:
         return where
 
 
-def make_project(root: Path) -> Project:
-    """A project on ``origin`` and the user's clone of it: on a branch of theirs, dirty."""
+def make_project(root: Path, branch: str = "main", *, dirty: bool = True) -> Project:
+    """A project on ``origin`` (whose default branch is ``branch``) and the user's clone
+    of it; ``dirty``: the clone is on a branch of theirs, with every kind of local change."""
     seed, origin, checkout = root / "seed", root / "origin.git", root / "checkout"
     seed.mkdir(parents=True)
-    git(seed, "init", "-q", "-b", "main")
+    git(seed, "init", "-q", "-b", branch)
     (seed / "tests").mkdir()
     (seed / "calc.py").write_text(CALC)
     (seed / "tests" / "test_calc.py").write_text(CALC_TEST)
     (seed / "ROADMAP.md").write_text(ROADMAP)
     git(seed, "add", ".")
     git(seed, "commit", "-q", "-m", "calculator and roadmap")
-    git(root, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(seed, "push", "-q", str(origin), "main")
+    git(root, "init", "-q", "--bare", "-b", branch, str(origin))
+    git(seed, "push", "-q", str(origin), branch)
     git(root, "clone", "-q", str(origin), str(checkout))
-    git(checkout, "switch", "-q", "-c", "my-feature")
-    (checkout / "calc.py").write_text(CALC + "# stashed\n")
-    git(checkout, "stash", "push", "-q", "-m", "user stash")
-    (checkout / "calc.py").write_text(CALC + "# unstaged edit\n")
-    (checkout / "ROADMAP.md").write_text(ROADMAP + "\nstaged local roadmap edit\n")
-    git(checkout, "add", "ROADMAP.md")
-    (checkout / "notes.txt").write_text("untracked\n")
+    if dirty:
+        git(checkout, "switch", "-q", "-c", "my-feature")
+        (checkout / "calc.py").write_text(CALC + "# stashed\n")
+        git(checkout, "stash", "push", "-q", "-m", "user stash")
+        (checkout / "calc.py").write_text(CALC + "# unstaged edit\n")
+        (checkout / "ROADMAP.md").write_text(ROADMAP + "\nstaged local roadmap edit\n")
+        git(checkout, "add", "ROADMAP.md")
+        (checkout / "notes.txt").write_text("untracked\n")
     return Project(root, origin, checkout, root / "config.yaml", root / "home")
 
 

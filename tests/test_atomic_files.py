@@ -129,6 +129,10 @@ def test_shared_locks_coexist(tmp_path: Path) -> None:
     """Two readers at once (timeout=0 would raise if the second had to wait); a writer
     meanwhile must wait for both."""
     lock = tmp_path / "y.lock"
-    with locked(lock, exclusive=False), locked(lock, exclusive=False, timeout=0):
-        with pytest.raises(TimeoutError), locked(lock, timeout=0):
-            pass
+    with (
+        locked(lock, exclusive=False),
+        locked(lock, exclusive=False, timeout=0),
+        pytest.raises(TimeoutError),
+        locked(lock, timeout=0),
+    ):
+        pass

@@ -126,16 +126,6 @@ def assert_public(env: TestEnvironment, *private: Path) -> None:
         assert str(path) not in recorded, (str(path), recorded)
 
 
-@pytest.fixture(scope="session")
-def package_cache() -> Path:
-    """Downloads shared by every test (and kept for the next session): fast and robust CI."""
-    path = Path(
-        os.environ.get("COFFEE_MAKER_TEST_CACHE") or Path.home() / ".cache" / "coffee-maker-tests"
-    )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @pytest.fixture(autouse=True)
 def setup_env(_isolated_environment, package_cache: Path, tmp_path: Path, monkeypatch) -> None:
     """Each test's state dir borrows the shared package cache; git has no user config."""

@@ -19,8 +19,6 @@ from pathlib import Path
 import pytest
 import yaml
 from daemon_support import (
-    CALC,
-    CALC_TEST,
     GITHUB_REPO,
     GITHUB_TOKEN,
     MODEL,
@@ -63,23 +61,6 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def setup(tmp_path: Path, isolated_git: Path) -> Iterator[Setup]:
     with fakes_running(make_project(tmp_path)) as running:
         yield Setup(running.project, running.model, running.github)
-
-
-def make_master_project(root: Path) -> Project:
-    """A repository whose only branch, and the origin's default, is ``master``."""
-    seed, origin, checkout = root / "seed", root / "origin.git", root / "checkout"
-    seed.mkdir(parents=True)
-    git(seed, "init", "-q", "-b", "master")
-    (seed / "tests").mkdir()
-    (seed / "calc.py").write_text(CALC)
-    (seed / "tests" / "test_calc.py").write_text(CALC_TEST)
-    (seed / "ROADMAP.md").write_text(ROADMAP)
-    git(seed, "add", ".")
-    git(seed, "commit", "-q", "-m", "calculator and roadmap")
-    git(root, "init", "-q", "--bare", "-b", "master", str(origin))
-    git(seed, "push", "-q", str(origin), "master")
-    git(root, "clone", "-q", str(origin), str(checkout))
-    return Project(root, origin, checkout, root / "config.yaml", root / "home")
 
 
 def one_line(stderr: str) -> str:
@@ -159,7 +140,7 @@ def test_a_base_branch_the_remote_lacks_is_exit_2_naming_it(setup: Setup) -> Non
 def test_a_master_repository_gets_its_pr_against_master_unconfigured(
     tmp_path: Path, isolated_git: Path
 ) -> None:
-    project = make_master_project(tmp_path)
+    project = make_project(tmp_path, "master", dirty=False)
     with (
         FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
         FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
@@ -182,7 +163,7 @@ def test_a_master_repository_gets_its_pr_against_master_unconfigured(
 def test_project_manager_roadmap_reads_master_of_a_master_repository(
     tmp_path: Path, isolated_git: Path
 ) -> None:
-    project = make_master_project(tmp_path)
+    project = make_project(tmp_path, "master", dirty=False)
     # The checkout's copy says PRIORITY 1 is done; origin/master, which the daemon reads, not.
     local = ROADMAP.replace("**Status**: 📝 Planned", "**Status**: ✅ Complete", 1)
     (project.checkout / "ROADMAP.md").write_text(local)
@@ -204,7 +185,7 @@ def test_project_manager_roadmap_reads_master_of_a_master_repository(
 def test_the_default_branch_comes_from_origin_head_else_the_remote_else_local(
     tmp_path: Path, isolated_git: Path
 ) -> None:
-    project = make_master_project(tmp_path)
+    project = make_project(tmp_path, "master", dirty=False)
     checkout = project.checkout
     assert git_ops.default_branch(checkout, "origin") == "master"  # refs/remotes/origin/HEAD
     git(checkout, "remote", "set-head", "origin", "--delete")

@@ -55,15 +55,6 @@ class Run:
     github: FakeGitHub
 
 
-@pytest.fixture(scope="session")
-def package_cache() -> Path:
-    """Downloads from PyPI and npm, shared by every test of the session (and kept)."""
-    default = Path.home() / ".cache" / "coffee-maker-tests"
-    path = Path(os.environ.get("COFFEE_MAKER_TEST_CACHE") or default)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @pytest.fixture
 def make_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package_cache: Path
