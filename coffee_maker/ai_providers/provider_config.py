@@ -187,6 +187,14 @@ class DaemonSettings(_Strict):
     # A verdict of only pre-existing failures opens a ready PR and completes the priority.
     ready_on_preexisting_failures: bool = False
     remote: str = "origin"
+    # The review loop: the PRs it opened are looked at this often (seconds); a comment
+    # mentioning the trigger, a review asking for changes or a failing check starts a
+    # follow-up on the PR's branch, from accounts with write access or listed here.
+    review_poll_interval: float = Field(120.0, gt=0)
+    review_trigger: str = Field("@coffee-maker", min_length=1)
+    reviewers: list[str] = Field(default_factory=list)
+    max_followups: int = Field(5, ge=0)  # per PR
+    max_ci_repairs: int = Field(2, ge=0)  # per PR
 
 
 class GitHubSettings(_Strict):

@@ -286,6 +286,7 @@ def create_worktree(
     remote: str = "origin",
     keep_commits: bool = False,
     start_point: str | None = None,
+    branch: str | None = None,
 ) -> Worktree:
     """A fresh worktree on a branch of our own, started from ``<remote>/<base_branch>``.
 
@@ -294,9 +295,9 @@ def create_worktree(
     instead, e.g. the remote's copy of our branch (:func:`fetch_remote_branch`), so that
     the next push fast-forwards; ``base_sha`` is then where the branch left the base.
     A branch of the same name that we did not create is never touched: that is an
-    error the user resolves.
+    error the user resolves. ``branch`` names the branch outright (a PR's, for a follow-up).
     """
-    branch = branch_name(priority_id, slug, branch_prefix)
+    branch = branch or branch_name(priority_id, slug, branch_prefix)
     try:
         _git(repo, "check-ref-format", "--branch", branch)
     except GitError:

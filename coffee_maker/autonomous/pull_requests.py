@@ -117,7 +117,7 @@ class PullRequestPublisher:
 
         Editing a body notifies nobody, hence the optional comment on updates.
         """
-        with self._translate_errors(f"open a pull request for {head_branch} into {base_branch}"):
+        with self.translate_errors(f"open a pull request for {head_branch} into {base_branch}"):
             pull = self._find_open(head_branch, base_branch)
             if pull is None:
                 try:
@@ -139,7 +139,7 @@ class PullRequestPublisher:
 
     def find_open(self, head_branch: str, base_branch: str | None = None) -> PullRequestInfo | None:
         """The open PR for a branch, if any (how a restarted daemon finds its earlier work)."""
-        with self._translate_errors(f"look up the pull request for {head_branch}"):
+        with self.translate_errors(f"look up the pull request for {head_branch}"):
             pull = self._find_open(head_branch, base_branch)
             return None if pull is None else _info(pull, created=False)
 
@@ -149,9 +149,35 @@ class PullRequestPublisher:
         Asked before any work, so that a token which cannot see the repository (a
         PullRequestError naming the token's variable) fails before the model is paid.
         """
-        with self._translate_errors(f"read the repository {self.repo_full_name}"):
+        with self.translate_errors(f"read the repository {self.repo_full_name}"):
             permissions = self._get_repo().permissions
         return getattr(permissions, "push", None)
+
+    # -- the review loop's writes -------------------------------------------------------
+    def comment(self, number: int, body: str) -> None:
+        """A comment on the PR's conversation."""
+        with self.translate_errors(f"comment on pull request #{number}"):
+            self._post(f"/issues/{number}/comments", {"body": body})
+
+    def reply_inline(self, number: int, comment_id: int, body: str) -> None:
+        """A reply in the thread of an inline review comment."""
+        with self.translate_errors(f"reply to review comment {comment_id} on #{number}"):
+            self._post(f"/pulls/{number}/comments/{comment_id}/replies", {"body": body})
+
+    def react(self, kind: str, comment_id: int, content: str = "eyes") -> None:
+        """A reaction on an issue comment (``kind="comment"``) or an inline one."""
+        where = "pulls" if kind == "inline" else "issues"
+        with self.translate_errors(f"react to comment {comment_id}"):
+            self._post(f"/{where}/comments/{comment_id}/reactions", {"content": content})
+
+    def _post(self, path: str, data: dict[str, Any]) -> None:
+        url = f"/repos/{self.repo_full_name}{path}"
+        self._github.requester.requestJsonAndCheck("POST", url, input=data)
+
+    @property
+    def github(self) -> Github:
+        """The PyGithub client (its requester serves conditional GETs)."""
+        return self._github
 
     def close(self) -> None:
         self._github.close()
@@ -184,7 +210,7 @@ class PullRequestPublisher:
         return _info(pull, created=False)
 
     @contextmanager
-    def _translate_errors(self, doing: str) -> Iterator[None]:
+    def translate_errors(self, doing: str) -> Iterator[None]:
         try:
             yield
         except GithubException as exc:

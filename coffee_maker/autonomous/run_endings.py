@@ -28,6 +28,8 @@ class Ending(StrEnum):
 
     PR_OPENED = "pr_opened"
     PUSHED = "pushed"  # --no-pr or create_prs: false
+    FOLLOWED_UP = "followed_up"  # a follow-up on a PR's review or checks
+    PR_RECORDED = "pr_recorded"  # a PR it opened was merged or closed
     NOTHING_TO_DO = "nothing_to_do"
     DRY_RUN = "dry_run"
     FAILED = "failed"
@@ -58,6 +60,7 @@ class RunOptions:
     dry_run: bool = False
     priority: str | None = None
     no_pr: bool = False
+    once: bool = False  # --once: look at the PRs now, whatever review_poll_interval says
 
 
 class UnknownPriorityError(UserError):

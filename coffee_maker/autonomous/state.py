@@ -34,7 +34,8 @@ STATE_FILE = "state.json"
 LOCK_FILE = "daemon.lock"
 HISTORY_LIMIT = 20  # entries kept per priority
 ERROR_LIMIT = 2000  # characters of an error message kept
-_CURRENT_KEYS = ("priority", "step", "provider", "started_at", "pid", "worktree", "branch")
+_CURRENT_KEYS = ("priority", "step", "provider", "started_at", "pid", "worktree", "branch", "pull")
+HANDLED_LIMIT = 500  # remark keys kept per pull request
 _DAEMON_KEYS = ("pid", "started_at", "next_run_at", "last_iteration_at")
 
 
@@ -97,7 +98,7 @@ def process_alive(pid: int | None) -> bool:
 
 
 def _empty() -> dict[str, Any]:
-    return {"version": 1, "priorities": {}, "current": None, "daemon": None}
+    return {"version": 1, "priorities": {}, "current": None, "daemon": None, "pulls": {}}
 
 
 def _new_record() -> dict[str, Any]:
@@ -116,8 +117,32 @@ def _new_record() -> dict[str, Any]:
     }
 
 
+def _new_pull(number: int, priority: str, branch: str, base: str, url: str) -> dict[str, Any]:
+    return {
+        "number": number,
+        "priority": priority,
+        "branch": branch,
+        "base": base,
+        "url": url,
+        "state": "open",  # open | merged | closed
+        "handled": [],  # remark keys a follow-up took (or ci:<sha> for a repaired head)
+        "ignored": [],  # remark keys that were not work (no permission, over the limit)
+        "followups": 0,
+        "ci_repairs": 0,
+        "last_followup": None,
+        "review_state": None,
+        "ci_state": None,
+        "unresolved": 0,
+        "checked_at": None,
+        "notes": [],  # what the loop said on the PR once (limits reached)
+        "finished": None,  # what was recorded when the PR was merged or closed
+    }
+
+
 def _well_formed(data: Any) -> bool:
     if not isinstance(data, dict) or not isinstance(data.get("priorities", {}), dict):
+        return False
+    if not isinstance(data.get("pulls", {}), dict):
         return False
     if not all(isinstance(data.get(k), dict | None) for k in ("current", "daemon")):
         return False
@@ -150,6 +175,11 @@ def _read(path: Path) -> dict[str, Any]:
         return _empty()
     data = _empty() | data
     data["priorities"] = {k: _new_record() | v for k, v in data["priorities"].items()}
+    data["pulls"] = {
+        k: _new_pull(0, "", "", "", "") | v
+        for k, v in (data.get("pulls") or {}).items()
+        if isinstance(v, dict)
+    }
     return data
 
 
@@ -248,11 +278,41 @@ class RepoState:
             record["history"] = [*record["history"], entry | details][-HISTORY_LIMIT:]
         return self.record(priority_id)
 
+    def block(self, priority_id: str, reason: str) -> None:
+        """Block a priority for a reason that is not a count of failures (a closed PR)."""
+        with self._change() as data:
+            record = data["priorities"].setdefault(priority_id, _new_record())
+            record.update(blocked=True, blocked_reason=redact_text(reason)[:ERROR_LIMIT])
+
     def reset(self, priority_id: str) -> None:
         """Unblock a priority and forget its attempts (its history stays, for the record)."""
         with self._change() as data:
             record = data["priorities"].setdefault(priority_id, _new_record())
             record.update(attempts=0, failures=0, blocked=False, blocked_reason=None)
+
+    # -- the pull requests it opened (the review loop) ----------------------------------
+
+    def pulls(self) -> dict[str, dict[str, Any]]:
+        """A copy of every tracked PR's record, by number (as a string)."""
+        return json.loads(json.dumps(self._data.get("pulls") or {}))
+
+    def track_pull(self, number: int, priority: str, branch: str, base: str, url: str) -> None:
+        """Start watching a PR the daemon opened (a no-op when it is watched already)."""
+        with self._change() as data:
+            pulls = data.setdefault("pulls", {})
+            if str(number) not in pulls:
+                pulls[str(number)] = _new_pull(number, priority, branch, base, url)
+
+    @contextlib.contextmanager
+    def change_pull(self, number: int) -> Iterator[dict[str, Any]]:
+        """Change one tracked PR's record in place, saved when the block ends."""
+        with self._change() as data:
+            record = data.setdefault("pulls", {}).get(str(number))
+            if record is None:
+                raise StateError(f"{self.path}: pull request #{number} is not tracked")
+            yield record
+            for key in ("handled", "ignored"):
+                record[key] = record[key][-HANDLED_LIMIT:]
 
     # -- the run in progress ------------------------------------------------------------
 

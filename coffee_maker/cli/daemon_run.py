@@ -87,6 +87,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         priority=_priority_id(args.priority),
         no_pr=args.no_pr,
+        once=args.once,
     )
     progress = ProgressLine(sys.stderr.isatty() and not args.verbose)
     if progress.enabled:  # the progress line tells the steps; logs would tear it apart

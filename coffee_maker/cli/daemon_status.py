@@ -52,9 +52,21 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
             "per_task_limit": limits.per_task_limit,
         },
         "priorities": priorities,
+        "pulls": _pulls(state),
         "roadmap_error": roadmap_error,
         "roadmap_warnings": roadmap_warnings,
     }
+
+
+def _pulls(state: RepoState) -> list[dict[str, Any]]:
+    """The PRs it opened, open ones first: review and CI state, what it did last."""
+    keys = ("number", "priority", "url", "state", "review_state", "unresolved", "ci_state")
+    rows = []
+    for record in state.pulls().values():
+        row = {key: record.get(key) for key in keys}
+        row |= {k: record.get(k) for k in ("followups", "ci_repairs", "last_followup", "finished")}
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["state"] != "open", -int(r["number"] or 0)))
 
 
 def _spent_per_priority(repo: Path, costs: dict[str, float]) -> dict[str, float]:
@@ -186,6 +198,38 @@ def render(status: dict[str, Any]) -> None:
         row = (p.get("ref") or p["id"], p["status"], attempts, cost, p["last_outcome"] or "")
         table.add_row(*map(escape, row), _note({**p, **_escaped(p)}))
     console.print(table)
+    if status.get("pulls"):
+        console.print(_pulls_table(status["pulls"]))
+
+
+def _pulls_table(pulls: list[dict[str, Any]]) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from coffee_maker.ai_providers.cost_tracker import money
+
+    table = Table(title="pull requests")
+    for column in ("PR", "priority", "state", "review", "unresolved", "CI", "last follow-up"):
+        table.add_column(column)
+    for pull in pulls:
+        last = pull.get("last_followup") or {}
+        said = ""
+        if last:
+            what = "CI repair" if last.get("kind") == "ci" else "review"
+            said = f"{last.get('at', '')}: {what}, {last.get('verdict', '')}"
+            said += f", {money(last['cost'])}" if last.get("cost") else ""
+        state = pull["state"] if pull["state"] == "open" else f"{pull['state']}"
+        cells = (
+            f"#{pull['number']}",
+            str(pull.get("priority") or ""),
+            state,
+            str(pull.get("review_state") or "not looked at yet"),
+            str(pull.get("unresolved") or 0),
+            str(pull.get("ci_state") or ""),
+            said,
+        )
+        table.add_row(*map(escape, cells))
+    return table
 
 
 def _escaped(p: dict[str, Any]) -> dict[str, Any]:
