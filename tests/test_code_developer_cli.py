@@ -16,7 +16,8 @@ import pytest
 from daemon_support import CODE_DEVELOPER, GITHUB_REPO, Project, make_project
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
-from coffee_maker.autonomous.state import Outcome, RepoLock, RepoState
+from coffee_maker.autonomous.repo_lock import RepoLock
+from coffee_maker.autonomous.state import Outcome, RepoState
 
 
 def cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:

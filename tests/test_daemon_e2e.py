@@ -39,8 +39,8 @@ from daemon_support import (
     write_usage_note,
 )
 
+from coffee_maker.autonomous.repo_lock import RepoLock
 from coffee_maker.autonomous.roadmap import Roadmap, Status
-from coffee_maker.autonomous.state import RepoLock
 
 TURN_COST = 0.006  # 1000 input tokens at $3/M + 200 output tokens at $15/M
 

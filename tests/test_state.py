@@ -186,7 +186,7 @@ def test_readers_never_see_a_half_written_file(repo: Path) -> None:
 
 LOCK_HOLDER = """
 import subprocess, sys, time
-from coffee_maker.autonomous.state import RepoLock
+from coffee_maker.autonomous.repo_lock import RepoLock
 lock = RepoLock(sys.argv[1]).acquire()
 child = subprocess.Popen(["sleep", "60"])   # must not inherit the lock
 print(child.pid, flush=True)

@@ -8,10 +8,11 @@ from coffee_maker.ai_providers.provider_config import ConfigError
 from coffee_maker.ai_providers.yaml_files import YamlFileError
 from coffee_maker.autonomous.preflight import PreflightError
 from coffee_maker.autonomous.pull_requests import PullRequestError
+from coffee_maker.autonomous.repo_lock import AlreadyRunningError
 from coffee_maker.autonomous.roadmap import RoadmapError
 from coffee_maker.autonomous.run_endings import UnknownPriorityError
 from coffee_maker.autonomous.service import ServiceError
-from coffee_maker.autonomous.state import AlreadyRunningError, StateError
+from coffee_maker.autonomous.state import StateError
 from coffee_maker.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError, run_guarded
 from coffee_maker.errors import UserError
 

@@ -141,7 +141,7 @@ def _check_sandbox(config: Any, *, dry_run: bool) -> None:
 
 
 def _run(daemon: Any, single: bool) -> int:
-    from coffee_maker.autonomous.state import AlreadyRunningError
+    from coffee_maker.autonomous.repo_lock import AlreadyRunningError
 
     try:
         return exit_code(daemon.once()) if single else daemon.serve()

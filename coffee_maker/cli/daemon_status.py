@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (``--json`` prints exactly this)."""
     from coffee_maker.ai_providers.cost_tracker import CostTracker
-    from coffee_maker.autonomous.state import RepoLock, RepoState
+    from coffee_maker.autonomous.repo_lock import RepoLock
+    from coffee_maker.autonomous.state import RepoState
 
     config = load_app_config(config_path, str(repo))
     state = RepoState.load(repo)
