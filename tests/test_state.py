@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from coffee_maker.autonomous.repo_lock import AlreadyRunningError, RepoLock
 from coffee_maker.autonomous.state import (
     HISTORY_LIMIT,
-    AlreadyRunningError,
-    RepoLock,
     RepoState,
     StateError,
     state_dir,
