@@ -1,71 +1,57 @@
-"""A fake GitHub REST server, so PRs can be opened without GitHub (tests and the offline demo).
+"""A fake GitHub REST server, so PRs can be opened and reviewed without GitHub.
 
 It speaks, over real HTTP on 127.0.0.1, the subset of the REST API (and the two GraphQL
-mutations) that PyGithub 2.10 uses to open and update a pull request, with GitHub's status
-codes and error bodies: 401 ``Bad credentials`` for a wrong token, 404 ``Not Found`` for an
-unknown repository, 422 ``Validation Failed`` for a duplicate pull request. It answers both at
-the root (github.com style) and under ``/api/v3`` (GitHub Enterprise style). Faults can be
-injected with :meth:`FakeGitHub.fail_next`.
+mutations) that PyGithub 2.10 uses to open and update a pull request and to follow its
+review: reviews, review comments and replies, issue comments, reactions, collaborator
+permissions, commits, check runs and commit statuses. It answers with GitHub's status codes
+and error bodies: 401 ``Bad credentials`` for a wrong token, 404 ``Not Found`` for an unknown
+repository, 422 ``Validation Failed`` for a duplicate pull request; with ETags and 304s for
+conditional requests, ``Link`` headers for pages, and a rate limit that counts down. It
+answers both at the root (github.com style) and under ``/api/v3`` (GitHub Enterprise style).
+Faults can be injected with :meth:`FakeGitHub.fail_next`; tests act as people on GitHub with
+the helpers (``add_review``, ``add_review_comment``, ``add_issue_comment``, ``set_permission``,
+``add_check_run``, ``set_check_run``, ``add_status``, ``merge``, ``close``).
+
+Modules: this one (server, routes table, pull requests), ``github_reviews`` (reviews,
+comments, reactions, permissions), ``github_checks`` (commits, check runs, statuses),
+``github_json`` (response shapes), ``github_http`` (handler, ETags, pages), ``github_git``
+(the bare repository behind a fake repository), ``github_state`` (what the fake holds).
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import re
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from coffee_maker.fakes.github_json import Shapes
+from coffee_maker.fakes import github_git
+from coffee_maker.fakes.github_checks import CheckRoutes
+from coffee_maker.fakes.github_git import MergeConflict
+from coffee_maker.fakes.github_http import ENTERPRISE_PREFIX, Handler, Reply, paginate
+from coffee_maker.fakes.github_json import PullLive, Shapes
+from coffee_maker.fakes.github_reviews import ReviewRoutes
+from coffee_maker.fakes.github_state import (
+    DOCS,
+    ApiError,
+    FakeCheckRun,
+    FakePull,
+    FakeStatus,
+    RecordedRequest,
+    custom_error,
+    fake_sha,
+    missing_field,
+    now,
+)
 
-DOCS = "https://docs.github.com/rest"
-ENTERPRISE_PREFIX = "/api/v3"
+__all__ = ["ApiError", "FakeGitHub", "FakePull", "MergeConflict", "RecordedRequest"]
+
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 _MUTATION_RE = re.compile(r"\b(markPullRequestReadyForReview|convertPullRequestToDraft)\s*\(")
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the server saw it; ``path`` is without the ``/api/v3`` prefix."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    prefix: str = ""
-
-
-@dataclass
-class FakePull:
-    """A pull request held by the fake; tests read and change these directly."""
-
-    number: int
-    repo: str
-    head_owner: str
-    head: str
-    base: str
-    title: str
-    body: str | None
-    draft: bool
-    state: str = "open"
-    comments: list[str] = field(default_factory=list)
-    created_at: str = ""
-    updated_at: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.head_owner}:{self.head}"
-
-    @property
-    def node_id(self) -> str:
-        return f"PR_fake{self.number}"
 
 
 @dataclass
@@ -78,38 +64,34 @@ class _Fault:
     remaining: int
 
 
-class ApiError(Exception):
-    """Raised inside a route to answer with GitHub's error shape."""
+class FakeGitHub(ReviewRoutes, CheckRoutes):
+    """The server and its state. Use as a context manager; ``url`` is the API base URL.
 
-    def __init__(self, status: int, message: str, errors: list[dict] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, Any] = {"message": message, "documentation_url": DOCS}
-        if errors is not None:
-            self.body["errors"] = errors
-        self.body["status"] = str(status)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class FakeGitHub:
-    """The server and its state. Use as a context manager; ``url`` is the API base URL."""
+    ``git_remotes`` maps a repository to its bare git repository: then a pull request's
+    ``head.sha`` and ``base.sha`` are read live from its branches there, ``mergeable`` is
+    what ``git merge-tree`` says, and :meth:`merge` makes a real merge commit in it.
+    """
 
     def __init__(
         self,
         repos: tuple[str, ...] = ("octo/demo",),
         token: str = "ghp_fakeTokenForTests0000000000000000",
         login: str = "coffee-bot",
+        git_remotes: dict[str, str] | None = None,
     ) -> None:
         self.token = token
         self.login = login
+        self.git_remotes: dict[str, str] = {k: str(v) for k, v in (git_remotes or {}).items()}
         self.repos: dict[str, dict[str, Any]] = {}
+        self.roles: dict[str, dict[str, str]] = {}
         self.pulls: list[FakePull] = []
+        self.check_runs: list[FakeCheckRun] = []
+        self.statuses: list[FakeStatus] = []
         self.requests: list[RecordedRequest] = []
+        self.rate_limited_requests = 0  # answered requests but 304s, as GitHub counts them
+        self._ids = itertools.count(5001)
         self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for full_name in repos:
@@ -118,8 +100,8 @@ class FakeGitHub:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeGitHub:
-        handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        bound = {"respond": staticmethod(self.handle), "count": staticmethod(self._count)}
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("_Bound", (Handler,), bound))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="fake-github", daemon=True
@@ -155,12 +137,11 @@ class FakeGitHub:
     # -- state and faults --------------------------------------------------------------------
 
     def add_repo(self, full_name: str, default_branch: str = "main", push: bool = True) -> None:
-        """Serve ``full_name``; ``push=False`` makes the token a read-only collaborator."""
-        permissions = {"admin": False, "maintain": False, "push": push, "triage": push}
-        self.repos[full_name] = {
-            "default_branch": default_branch,
-            "permissions": permissions | {"pull": True},
-        }
+        """Serve ``full_name``; the token's login is a writer there, or with ``push=False``
+        a reader. The owner (the part before the slash) is admin, as on GitHub."""
+        self.repos[full_name] = {"default_branch": default_branch}
+        self.set_permission(full_name, full_name.split("/")[0], "admin")
+        self.set_permission(full_name, self.login, "write" if push else "read")
 
     def remove_repo(self, full_name: str) -> None:
         """From now on ``full_name`` is 404 Not Found, as a repository the token cannot see."""
@@ -190,6 +171,68 @@ class FakeGitHub:
     def open_pulls(self, repo: str | None = None) -> list[FakePull]:
         return [p for p in self.pulls if p.state == "open" and repo in (None, p.repo)]
 
+    def pull(self, repo: str, number: int) -> FakePull:
+        """Pull request ``number`` of ``repo``."""
+        return self._find_pull(repo, number)
+
+    def close(self, repo: str, number: int) -> FakePull:
+        """Close pull request ``number`` without merging, as a person on GitHub would."""
+        with self._lock:
+            pull = self._find_pull(repo, number)
+            self._close(pull)
+            return pull
+
+    def merge(self, repo: str, number: int, by: str | None = None) -> FakePull:
+        """Merge pull request ``number`` (by ``by``, default the token's login), as the merge
+        button does. With a bare repository in ``git_remotes`` this makes a real merge commit
+        of head into base there, and raises :class:`MergeConflict` if they do not merge."""
+        with self._lock:
+            pull = self._find_pull(repo, number)
+            if pull.state != "open":
+                raise MergeConflict(f"{repo}#{number} is {pull.state}, not open")
+            live, by = self.live(pull), by or self.login
+            remote = self.git_remotes.get(repo)
+            if remote:
+                message = f"Merge pull request #{number} from {pull.head_owner}/{pull.head}"
+                sha = github_git.merge(
+                    remote, pull.base, live.head_sha, f"{message}\n\n{pull.title}", by
+                )
+            else:
+                sha = fake_sha(f"merge:{repo}#{number}:{live.head_sha}")
+            pull.merge_commit_sha, pull.merged_by = sha, by
+            self._close(pull)
+            pull.merged_at = pull.closed_at
+            return pull
+
+    def _close(self, pull: FakePull) -> None:
+        live = self.live(pull)
+        pull.head_sha, pull.base_sha = live.head_sha, live.base_sha
+        pull.state, pull.closed_at = "closed", self.touch(pull)
+
+    def touch(self, pull: FakePull) -> str:
+        """Move ``updated_at``: on GitHub every change to a pull request, its comments or its
+        reviews does."""
+        pull.updated_at = now(after=pull.updated_at)
+        return pull.updated_at
+
+    def live(self, pull: FakePull) -> PullLive:
+        """head and base shas, and whether (and how) the pull request can be merged now."""
+        remote = self.git_remotes.get(pull.repo)
+        head = pull.head_sha or self.resolve(pull.repo, pull.head)
+        base = pull.base_sha or self.resolve(pull.repo, pull.base)
+        head = head or fake_sha(f"{pull.repo}:{pull.head}")
+        base = base or fake_sha(f"{pull.repo}:{pull.base}")
+        if pull.state != "open":
+            return PullLive(head, base, None, "unknown")
+        clean = github_git.merges_cleanly(remote, base, head) if remote else True
+        if not clean:
+            state = "dirty"
+        elif pull.draft:
+            state = "draft"
+        else:
+            state = "clean" if self.checks_state(pull.repo, head) == "success" else "unstable"
+        return PullLive(head, base, clean, state)
+
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -201,9 +244,14 @@ class FakeGitHub:
                 return fault
         return None
 
+    def _count(self, counted: bool) -> int:
+        with self._lock:
+            self.rate_limited_requests += counted
+            return self.rate_limited_requests
+
     # -- routes ------------------------------------------------------------------------------
 
-    def _find_pull(self, repo: str, number: str) -> FakePull:
+    def _find_pull(self, repo: str, number: int | str) -> FakePull:
         for pull in self.pulls:
             if pull.repo == repo and pull.number == int(number):
                 return pull
@@ -215,7 +263,7 @@ class FakeGitHub:
     def get_repo(self, shapes: Shapes, req: RecordedRequest, repo: str) -> tuple[int, Any]:
         return 200, shapes.repo(repo)
 
-    def list_pulls(self, shapes: Shapes, req: RecordedRequest, repo: str) -> tuple[int, Any]:
+    def list_pulls(self, shapes: Shapes, req: RecordedRequest, repo: str) -> Reply:
         state = req.query.get("state", "open")
         head = req.query.get("head")
         if head and ":" not in head:
@@ -228,24 +276,24 @@ class FakeGitHub:
             and head in (None, p.label)
             and req.query.get("base") in (None, p.base)
         ]
-        return 200, [shapes.pull(p) for p in found]
+        page, headers = paginate(req, shapes.api + req.path, found)
+        return 200, [shapes.pull(p, self.live(p)) for p in page], headers
 
     def create_pull(self, shapes: Shapes, req: RecordedRequest, repo: str) -> tuple[int, Any]:
         data = req.body if isinstance(req.body, dict) else {}
         for name in ("title", "head", "base"):
             if not data.get(name):
-                errors = [{"resource": "PullRequest", "field": name, "code": "missing_field"}]
-                raise ApiError(422, "Validation Failed", errors)
+                raise missing_field("PullRequest", name)
         owner, _, branch = data["head"].rpartition(":")
         owner = owner or repo.split("/")[0]
         if branch == data["base"]:
             message = f"No commits between {data['base']} and {branch}"
-            raise ApiError(422, "Validation Failed", [_custom(message)])
+            raise custom_error("PullRequest", message)
         for other in self.open_pulls(repo):
             if other.label == f"{owner}:{branch}" and other.base == data["base"]:
                 message = f"A pull request already exists for {other.label}."
-                raise ApiError(422, "Validation Failed", [_custom(message)])
-        stamp = _now()
+                raise custom_error("PullRequest", message)
+        stamp = now()
         pull = FakePull(
             number=len(self.pulls) + 1,
             repo=repo,
@@ -255,16 +303,18 @@ class FakeGitHub:
             title=data["title"],
             body=data.get("body"),
             draft=bool(data.get("draft", False)),
+            user=self.login,
             created_at=stamp,
             updated_at=stamp,
         )
         self.pulls.append(pull)
-        return 201, shapes.pull(pull)
+        return 201, shapes.pull(pull, self.live(pull))
 
     def get_pull(
         self, shapes: Shapes, req: RecordedRequest, repo: str, number: str
     ) -> tuple[int, Any]:
-        return 200, shapes.pull(self._find_pull(repo, number))
+        pull = self._find_pull(repo, number)
+        return 200, shapes.pull(pull, self.live(pull))
 
     def edit_pull(
         self, shapes: Shapes, req: RecordedRequest, repo: str, number: str
@@ -277,21 +327,12 @@ class FakeGitHub:
         pull.title = data.get("title", pull.title)
         pull.body = data.get("body", pull.body)
         pull.base = data.get("base", pull.base)
-        pull.state = data.get("state", pull.state)
-        pull.updated_at = _now()
-        return 200, shapes.pull(pull)
-
-    def create_comment(
-        self, shapes: Shapes, req: RecordedRequest, repo: str, number: str
-    ) -> tuple[int, Any]:
-        pull = self._find_pull(repo, number)
-        text = req.body.get("body") if isinstance(req.body, dict) else None
-        if not text:
-            errors = [{"resource": "IssueComment", "field": "body", "code": "missing_field"}]
-            raise ApiError(422, "Validation Failed", errors)
-        pull.comments.append(text)
-        comment_id = 5000 + sum(len(p.comments) for p in self.pulls)
-        return 201, shapes.comment(pull, comment_id, text)
+        if data.get("state") == "closed" and pull.state == "open":
+            self._close(pull)
+        elif data.get("state") == "open" and pull.state == "closed" and not pull.merged:
+            pull.state, pull.closed_at, pull.head_sha, pull.base_sha = "open", None, None, None
+        self.touch(pull)
+        return 200, shapes.pull(pull, self.live(pull))
 
     def graphql(self, shapes: Shapes, req: RecordedRequest, **_: str) -> tuple[int, Any]:
         query = str(req.body.get("query", "")) if isinstance(req.body, dict) else ""
@@ -306,12 +347,12 @@ class FakeGitHub:
             error = {"type": "NOT_FOUND", "path": [name], "message": f"Could not resolve {node}"}
             return 200, {"data": {name: None}, "errors": [error]}
         pull.draft = name == "convertPullRequestToDraft"
-        pull.updated_at = _now()
+        self.touch(pull)
         return 200, {
             "data": {name: {"clientMutationId": None, "pullRequest": {"isDraft": pull.draft}}}
         }
 
-    def handle(self, req: RecordedRequest, base: str) -> tuple[int, Any, dict[str, str]]:
+    def handle(self, req: RecordedRequest, base: str) -> Reply:
         """Authenticate, apply a fault if one matches, then route."""
         with self._lock:
             self.requests.append(req)
@@ -326,14 +367,14 @@ class FakeGitHub:
                 if repo not in self.repos:
                     raise ApiError(404, "Not Found")
                 params["repo"] = repo
-            shapes = Shapes(api=base, web=self.url, login=self.login, repos=self.repos)
             with self._lock:
-                status, body = route(shapes, req, **params)
+                shapes = Shapes(base, self.url, self.login, self.repos, self.roles)
+                status, body, *headers = route(shapes, req, **params)
         except ApiError as exc:
             return exc.status, exc.body, {}
-        return status, body, {}
+        return status, body, headers[0] if headers else {}
 
-    def _route(self, req: RecordedRequest) -> tuple[Callable[..., tuple[int, Any]], dict]:
+    def _route(self, req: RecordedRequest) -> tuple[Callable[..., tuple], dict]:
         for method, pattern, name in _ROUTES:
             match = re.fullmatch(pattern, req.path)
             if match and method == req.method:
@@ -350,73 +391,29 @@ class FakeGitHub:
             raise ApiError(401, "Bad credentials")
 
 
+_PULL = _REPO + r"/pulls/(?P<number>\d+)"
+_COMMIT = _REPO + r"/commits/(?P<ref>[^/]+)"
+_COMMENT = _REPO + r"/(?P<kind>issues|pulls)/comments/(?P<comment_id>\d+)"
+
+#: (method, path pattern, FakeGitHub method); ``owner``/``name`` become ``repo``.
 _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/user", "get_user"),
     ("POST", "/graphql", "graphql"),
     ("GET", _REPO, "get_repo"),
     ("GET", _REPO + "/pulls", "list_pulls"),
     ("POST", _REPO + "/pulls", "create_pull"),
-    ("GET", _REPO + r"/pulls/(?P<number>\d+)", "get_pull"),
-    ("PATCH", _REPO + r"/pulls/(?P<number>\d+)", "edit_pull"),
-    ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", "create_comment"),
+    ("GET", _PULL, "get_pull"),
+    ("PATCH", _PULL, "edit_pull"),
+    ("GET", _PULL + "/reviews", "list_reviews"),
+    ("GET", _PULL + "/comments", "list_review_comments"),
+    ("POST", _PULL + r"/comments/(?P<comment_id>\d+)/replies", "reply_review_comment"),
+    ("GET", _REPO + r"/issues/(?P<number>\d+)/comments", "list_issue_comments"),
+    ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", "create_issue_comment"),
+    ("GET", _COMMENT, "get_comment"),
+    ("GET", _COMMENT + "/reactions", "list_reactions"),
+    ("POST", _COMMENT + "/reactions", "create_reaction"),
+    ("GET", _REPO + r"/collaborators/(?P<login>[^/]+)/permission", "get_permission"),
+    ("GET", _COMMIT, "get_commit"),
+    ("GET", _COMMIT + "/check-runs", "list_check_runs"),
+    ("GET", _COMMIT + "/status", "combined_status"),
 )
-
-
-def _custom(message: str) -> dict[str, str]:
-    return {"resource": "PullRequest", "code": "custom", "message": message}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Turns HTTP into :class:`RecordedRequest` and back; keep-alive like GitHub."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "GitHub.com"
-    fake: FakeGitHub
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: a test's output should show the test, not the access log."""
-
-    def _serve(self) -> None:
-        split = urlsplit(self.path)
-        path, prefix = split.path.rstrip("/") or "/", ""
-        if path.startswith(ENTERPRISE_PREFIX + "/"):
-            path, prefix = path[len(ENTERPRISE_PREFIX) :], ENTERPRISE_PREFIX
-        elif path == "/api/graphql":
-            path, prefix = "/graphql", ENTERPRISE_PREFIX
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            self._send(400, {"message": "Problems parsing JSON", "documentation_url": DOCS}, {})
-            return
-        req = RecordedRequest(
-            method=self.command,
-            path=path,
-            query=dict(parse_qsl(split.query)),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-            prefix=prefix,
-        )
-        host, port = self.server.server_address[:2]
-        status, payload, headers = self.fake.handle(req, f"http://{host}:{port}{prefix}")
-        self._send(status, payload, headers)
-
-    def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        merged = {
-            "content-type": "application/json; charset=utf-8",
-            "x-github-media-type": "github.v3; format=json",
-            "x-ratelimit-limit": "5000",
-            "x-ratelimit-remaining": "4999",
-            "x-ratelimit-reset": str(int(time.time()) + 3600),
-        }
-        merged.update({name.lower(): value for name, value in headers.items()})
-        merged["content-length"] = str(len(data))
-        self.send_response(status)
-        for name, value in merged.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
