@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from coffee_maker.fakes import github_git
@@ -44,14 +44,9 @@ class ReviewRoutes:
     _lock: threading.RLock
     _ids: itertools.count
 
-    def _find_pull(self, repo: str, number: int | str) -> FakePull:
-        raise NotImplementedError
-
-    def live(self, pull: FakePull) -> PullLive:
-        raise NotImplementedError
-
-    def touch(self, pull: FakePull) -> str:
-        raise NotImplementedError
+    _find_pull: Callable[[str, int | str], FakePull]
+    live: Callable[[FakePull], PullLive]
+    touch: Callable[[FakePull], str]
 
     # -- test helpers: what a person does on GitHub --------------------------------------------
 
