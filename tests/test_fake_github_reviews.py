@@ -344,11 +344,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_shas_come_from_the_bare_repository_and_merge_is_real(project) -> None:
     calc = (project.checkout / "calc.py").read_text()
     head = push_branch(
-        project.root, project.origin, "feature", calc + "\n\ndef sub(a, b):\n    return a - b\n"
+        project.root, project.origin, "cm/sub", calc + "\n\ndef sub(a, b):\n    return a - b\n"
     )
     with FakeGitHub(repos=(REPO,)) as fake:
         fake.git_remotes[REPO] = str(project.origin)
-        pull = open_pull(fake)
+        pull = open_pull(fake, head="cm/sub")
         main = git(project.origin, "rev-parse", "refs/heads/main")
         assert (pull.head.sha, pull.base.sha) == (head, main)
         assert (pull.mergeable, pull.mergeable_state) == (True, "clean")
@@ -363,7 +363,11 @@ def test_shas_come_from_the_bare_repository_and_merge_is_real(project) -> None:
         with pytest.raises(ValueError, match="not part of the diff"):
             fake.add_review_comment(REPO, 1, REVIEWER, "calc.py", 99, "far away")
 
-        newer = push_branch(project.root, project.origin, "feature", calc + "\n# v2\n")
+        newer = push_branch(project.root, project.origin, "cm/sub", calc + "\n# v2\n")
+        fake.add_check_run(REPO, "cm/sub", "tests", conclusion="success")  # a branch names its tip
+        by_branch = client(fake).get_repo(REPO).get_commit("cm/sub")
+        assert by_branch.sha == newer and by_branch.parents[0].sha == main
+        assert [r.head_sha for r in by_branch.get_check_runs()] == [newer]
         assert pull.update() is True and pull.head.sha == newer
         merged = fake.merge(REPO, 1, by=REVIEWER)
         tip = git(project.origin, "rev-parse", "refs/heads/main")
@@ -371,7 +375,7 @@ def test_shas_come_from_the_bare_repository_and_merge_is_real(project) -> None:
         assert git(project.origin, "rev-list", "--parents", "-n1", tip).split()[1:] == [main, newer]
         assert git(project.origin, "show", "-s", "--format=%an%n%s", tip).splitlines() == [
             REVIEWER,
-            "Merge pull request #1 from octo/feature",
+            "Merge pull request #1 from octo/cm/sub",
         ]
         assert git(project.origin, "show", f"{tip}:calc.py") == (calc + "\n# v2\n").strip()
         after = client(fake).get_repo(REPO).get_pull(1)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from coffee_maker.fakes.github_checks import CheckRoutes
 from coffee_maker.fakes.github_git import MergeConflict
@@ -214,7 +215,8 @@ class FakeGitHub(PullRoutes, ReviewRoutes, CheckRoutes):
         for method, pattern, name in _ROUTES:
             match = re.fullmatch(pattern, req.path)
             if match and method == req.method:
-                return getattr(self, name), match.groupdict()
+                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                return getattr(self, name), params
         raise ApiError(404, "Not Found")
 
     def _authenticate(self, req: RecordedRequest) -> None:

@@ -82,8 +82,9 @@ class PullRoutes:
         pull.state, pull.closed_at = "closed", self.touch(pull)
 
     def touch(self, pull: FakePull) -> str:
-        """Move ``updated_at``: on GitHub every change to a pull request, its comments or its
-        reviews does."""
+        """Move ``updated_at``, as every change to a pull request, its comments or its reviews
+        does on GitHub: strictly later than before (by a second if need be), so the pull
+        request's ETag changes with each change, even two in one second."""
         pull.updated_at = now(after=pull.updated_at)
         return pull.updated_at
 
