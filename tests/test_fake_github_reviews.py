@@ -299,6 +299,10 @@ def test_conditional_requests_answer_304_and_spare_the_rate_limit(fake: FakeGitH
     )
     assert (status, body) == (304, "")
     assert int(again["x-ratelimit-remaining"]) == remaining
+    since = {"If-Modified-Since": headers["last-modified"]}
+    assert gh.requester.requestJson("GET", url, headers=since)[0] == 304
+    stale = {"If-None-Match": 'W/"stale"', **since}  # If-None-Match decides when both are sent
+    assert gh.requester.requestJson("GET", url, headers=stale)[0] == 200
     comments = f"{url.replace('/pulls/', '/issues/')}/comments"
     _, listed, _ = gh.requester.requestJson("GET", comments)
     status, _, _ = gh.requester.requestJson(
@@ -391,6 +395,10 @@ def test_a_conflicting_pull_request_is_dirty_and_will_not_merge(project) -> None
         push_branch(project.root, project.origin, "main", calc.replace("a + b", "sum((a, b))"))
         pull = open_pull(fake)
         assert (pull.mergeable, pull.mergeable_state) == (False, "dirty")
+        old = fake.add_review_comment(REPO, 1, REVIEWER, "calc.py", 3, "was", side="LEFT")
+        new = fake.add_review_comment(REPO, 1, REVIEWER, "calc.py", 3, "is")
+        assert old.diff_hunk.endswith("\n-    return a + b") and old.side == "LEFT"
+        assert new.diff_hunk.endswith("\n+    return b + a") and new.position == old.position + 1
         main = git(project.origin, "rev-parse", "refs/heads/main")
         with pytest.raises(MergeConflict, match="does not merge cleanly"):
             fake.merge(REPO, 1)
