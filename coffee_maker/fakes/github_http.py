@@ -88,6 +88,9 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "GitHub.com"
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK hold the body back ~40 ms on every response.
+    disable_nagle_algorithm = True
     # (request, API base) -> status, payload, headers; set on a subclass by the server
     respond: Callable[[RecordedRequest, str], Reply]
     count: Callable[[bool], int]  # counts a request unless it is a 304; returns requests used
