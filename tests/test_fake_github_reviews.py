@@ -68,6 +68,9 @@ def test_close_leaves_a_pull_request_unmerged(fake: FakeGitHub) -> None:
     assert (pull.state, pull.merged, pull.closed_at is not None) == ("closed", False, True)
     with pytest.raises(MergeConflict, match="closed"):
         fake.merge(REPO, 1)
+    fake.pulls[0].state, fake.pulls[0].draft = "open", True
+    with pytest.raises(MergeConflict, match="a draft"):
+        fake.merge(REPO, 1)
 
 
 def test_reviews_and_their_inline_comments(fake: FakeGitHub) -> None:
@@ -404,3 +407,11 @@ def test_a_conflicting_pull_request_is_dirty_and_will_not_merge(project) -> None
             fake.merge(REPO, 1)
         assert git(project.origin, "rev-parse", "refs/heads/main") == main
         assert client(fake).get_repo(REPO).get_pull(1).state == "open"
+
+
+def test_a_branch_missing_from_the_bare_repository_leaves_mergeability_unknown(project) -> None:
+    with FakeGitHub(repos=(REPO,), git_remotes={REPO: project.origin}) as fake:
+        pull = open_pull(fake, head="never-pushed")
+        assert (pull.mergeable, pull.mergeable_state) == (None, "unknown")
+        with pytest.raises(MergeConflict, match="never-pushed or main is not a branch"):
+            fake.merge(REPO, 1)

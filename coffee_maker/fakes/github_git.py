@@ -19,16 +19,30 @@ class MergeConflict(RuntimeError):
     """The pull request's head does not merge cleanly into its base."""
 
 
-def _git(bare: str | Path, *args: str, env: dict[str, str] | None = None) -> str | None:
-    """stdout of ``git args`` in ``bare``, or None when git fails."""
-    proc = subprocess.run(
+def _run(
+    bare: str | Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["git", "--git-dir", str(bare), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def _git(bare: str | Path, *args: str, env: dict[str, str] | None = None) -> str | None:
+    """stdout of ``git args`` in ``bare``, or None when git fails."""
+    proc = _run(bare, *args, env=env)
     return proc.stdout if proc.returncode == 0 else None
+
+
+def _merge_tree(bare: str | Path, base_sha: str, head_sha: str) -> str | None:
+    """The merged tree's id, or None on a conflict; raises MergeConflict if git cannot tell."""
+    proc = _run(bare, "merge-tree", "--write-tree", "--no-messages", base_sha, head_sha)
+    if proc.returncode > 1:
+        raise MergeConflict(f"git merge-tree failed: {proc.stderr.strip()}")
+    return proc.stdout.split()[0] if proc.returncode == 0 else None
 
 
 def rev_parse(bare: str | Path, ref: str) -> str | None:
@@ -42,8 +56,12 @@ def rev_parse(bare: str | Path, ref: str) -> str | None:
     return None
 
 
-def merges_cleanly(bare: str | Path, base_sha: str, head_sha: str) -> bool:
-    return _git(bare, "merge-tree", "--write-tree", "--no-messages", base_sha, head_sha) is not None
+def merges_cleanly(bare: str | Path, base_sha: str, head_sha: str) -> bool | None:
+    """Whether ``head_sha`` merges into ``base_sha`` without conflicts; None if unknown."""
+    try:
+        return _merge_tree(bare, base_sha, head_sha) is not None
+    except MergeConflict:
+        return None
 
 
 def merge(bare: str | Path, base: str, head_sha: str, message: str, login: str) -> str:
@@ -54,7 +72,7 @@ def merge(bare: str | Path, base: str, head_sha: str, message: str, login: str) 
     base_sha = rev_parse(bare, base)
     if base_sha is None:
         raise MergeConflict(f"base branch {base} does not exist in {bare}")
-    tree = _git(bare, "merge-tree", "--write-tree", "--no-messages", base_sha, head_sha)
+    tree = _merge_tree(bare, base_sha, head_sha)
     if tree is None:
         raise MergeConflict(f"{head_sha[:12]} does not merge cleanly into {base}")
     env = {
@@ -63,7 +81,7 @@ def merge(bare: str | Path, base: str, head_sha: str, message: str, login: str) 
         "GIT_COMMITTER_NAME": "GitHub",
         "GIT_COMMITTER_EMAIL": "noreply@github.com",
     }
-    args = ("commit-tree", tree.split()[0], "-p", base_sha, "-p", head_sha, "-m", message)
+    args = ("commit-tree", tree, "-p", base_sha, "-p", head_sha, "-m", message)
     commit = _git(bare, *args, env=env)
     if commit is None:
         raise MergeConflict(f"git commit-tree failed in {bare}")

@@ -60,10 +60,13 @@ class PullRoutes:
         of head into base there, and raises :class:`MergeConflict` if they do not merge."""
         with self._lock:
             pull = self._find_pull(repo, number)
-            if pull.state != "open":
-                raise MergeConflict(f"{repo}#{number} is {pull.state}, not open")
+            if pull.state != "open" or pull.draft:
+                what = "a draft" if pull.state == "open" else pull.state
+                raise MergeConflict(f"{repo}#{number} is {what}, not open for merging")
             live, by = self.live(pull), by or self.login
             remote = self.git_remotes.get(repo)
+            if live.mergeable is None:
+                raise MergeConflict(f"{pull.head} or {pull.base} is not a branch in {remote}")
             if remote:
                 message = f"Merge pull request #{number} from {pull.head_owner}/{pull.head}"
                 sha = github_git.merge(
@@ -93,12 +96,15 @@ class PullRoutes:
         remote = self.git_remotes.get(pull.repo)
         head = pull.head_sha or self.resolve(pull.repo, pull.head)
         base = pull.base_sha or self.resolve(pull.repo, pull.base)
+        known = head is not None and base is not None  # else missing from the bare repository
         head = head or fake_sha(f"{pull.repo}:{pull.head}")
         base = base or fake_sha(f"{pull.repo}:{pull.base}")
-        if pull.state != "open":
+        if pull.state != "open" or not known:
             return PullLive(head, base, None, "unknown")
         clean = github_git.merges_cleanly(remote, base, head) if remote else True
-        if not clean:
+        if clean is None:
+            state = "unknown"
+        elif not clean:
             state = "dirty"
         elif pull.draft:
             state = "draft"
