@@ -370,12 +370,15 @@ def test_shas_come_from_the_bare_repository_and_merge_is_real(project) -> None:
         with pytest.raises(ValueError, match="not part of the diff"):
             fake.add_review_comment(REPO, 1, REVIEWER, "calc.py", 99, "far away")
 
+        pull.update()
+        pushed_before = pull.updated_at
         newer = push_branch(project.root, project.origin, "cm/sub", calc + "\n# v2\n")
         fake.add_check_run(REPO, "cm/sub", "tests", conclusion="success")  # a branch names its tip
         by_branch = client(fake).get_repo(REPO).get_commit("cm/sub")
         assert by_branch.sha == newer and by_branch.parents[0].sha == main
         assert [r.head_sha for r in by_branch.get_check_runs()] == [newer]
         assert pull.update() is True and pull.head.sha == newer
+        assert pull.updated_at > pushed_before  # a push moves updated_at, as on GitHub
         merged = fake.merge(REPO, 1, by=REVIEWER)
         tip = git(project.origin, "rev-parse", "refs/heads/main")
         assert merged.merge_commit_sha == tip

@@ -101,6 +101,10 @@ class PullRoutes:
         base = base or fake_sha(f"{pull.repo}:{pull.base}")
         if pull.state != "open" or not known:
             return PullLive(head, base, None, "unknown")
+        if head != pull.seen_head_sha:
+            if pull.seen_head_sha is not None:
+                self.touch(pull)  # a push to the head branch
+            pull.seen_head_sha = head
         clean = github_git.merges_cleanly(remote, base, head) if remote else True
         if clean is None:
             state = "unknown"

@@ -142,6 +142,7 @@ class FakePull:
     # pinned when the pull request is closed or merged, or by a test.
     head_sha: str | None = None
     base_sha: str | None = None
+    seen_head_sha: str | None = None  # the head when last read: a push moves updated_at
     issue_comments: list[FakeComment] = field(default_factory=list)
     review_comments: list[FakeComment] = field(default_factory=list)
     reviews: list[FakeReview] = field(default_factory=list)
