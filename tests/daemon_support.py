@@ -305,10 +305,12 @@ class Setup:
 
 @contextmanager
 def fakes_running(project: Project, **sections: dict[str, Any]) -> Iterator[Setup]:
-    """FakeOpenAI and FakeGitHub serving, and ``project``'s config pointing at them."""
+    """FakeOpenAI and FakeGitHub serving, and ``project``'s config pointing at them; the
+    fake GitHub reads its pull requests' commits from ``project``'s bare origin."""
+    remotes = {GITHUB_REPO: str(project.origin)}
     with (
         FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as model,
-        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github,
+        FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN, git_remotes=remotes) as github,
     ):
         project.write_config(model.url, github.url, **sections)
         yield Setup(project, model, github)

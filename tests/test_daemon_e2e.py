@@ -91,6 +91,9 @@ def test_once_opens_one_honest_pr_and_leaves_the_checkout_alone(setup: Setup, tm
         "main",
         False,
     )
+    live = github.live(pull)  # what GitHub would report: the pushed tip, mergeable into main
+    assert live.head_sha == git(project.origin, "rev-parse", f"refs/heads/{SUBTRACT_BRANCH}")
+    assert (live.mergeable, live.mergeable_state) == (True, "clean")
     body = pull.body or ""
     assert f"**Verdict: passed (2 passed; baseline 1 passed)** (`{TEST_COMMAND}`)" in body
     assert f"`{TEST_COMMAND}`: **passed**" in body
