@@ -114,7 +114,8 @@ def test_changes_requested_with_an_inline_comment_get_a_commit_and_replies(setup
     assert len(inline) == 1 and inline[0].in_reply_to_id == asked.id
     assert head[:7] in inline[0].body and "verdict: passed" in inline[0].body
     said = github.pulls[0].comments[-1]
-    assert f"pushed {head[:7]}" in said and "Verdict: **passed**" in said and "Cost: $" in said
+    assert f"pushed {head[:7]}" in said and "Verdict: **passed (" in said and "Cost: $" in said
+    assert "Files this follow-up changed: `calc.py`" in said
     record = project.state()["pulls"]["1"]
     assert record["followups"] == 1 and f"review:{review.id}" in record["handled"]
 
@@ -198,7 +199,8 @@ def test_a_merge_completes_the_priority_on_the_base_branch_exactly_once(setup: S
     model.script(implement_subtract(SUBTRACT.replace("a - b", "a + b  # wrong")))
     assert project.run("--once").returncode == 1  # a draft: its branch does not claim Complete
     assert github.pulls[0].draft
-    github.merge(GITHUB_REPO, 1)  # a person merges it anyway (and fixes it later)
+    github.pulls[0].draft = False  # a person marks it ready and merges it anyway
+    github.merge(GITHUB_REPO, 1)
     main_before = git(project.origin, "rev-parse", "main")
 
     done = project.run("--once")

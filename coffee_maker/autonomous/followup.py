@@ -29,7 +29,7 @@ from coffee_maker.autonomous import followup_git, git_ops, publishing, task_ids
 from coffee_maker.autonomous.followup_prompt import followup_task
 from coffee_maker.autonomous.planning import load_base_roadmap, task_text
 from coffee_maker.autonomous.pr_body import pr_title, render_pr_body
-from coffee_maker.autonomous.public_text import inert_markdown
+from coffee_maker.autonomous.public_text import code_span, inert_markdown
 from coffee_maker.autonomous.pull_requests import PullRequestError
 from coffee_maker.autonomous.review_loop import FollowUp, PullEnded, ReviewLoop
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError
@@ -210,7 +210,8 @@ def _publish(
     for remark in work.remarks:
         if remark.kind == "inline":
             publisher.reply_inline(pull.number, remark.id, reply)
-    publisher.comment(pull.number, _comment_text(work, short, verdict, result, dropped))
+    text = _comment_text(work, short, verdict, result, changed if commit else [], dropped)
+    publisher.comment(pull.number, text)
     said = f"verdict: {verdict}; cost {money(result.cost)}"
     if commit:
         message = f"{label}: pushed follow-up {short} to {worktree.branch} ({said})"
@@ -225,7 +226,7 @@ def _report_conflict(
     loop: ReviewLoop, work: FollowUp, result: AgentResult, left: list[str]
 ) -> IterationResult:
     pull = work.pull
-    files = ", ".join(f"`{name}`" for name in left[:20])
+    files = ", ".join(code_span(name) for name in left[:20])
     text = (
         f"coffee-maker could not merge `{pull.base_branch}` into this branch: conflicts in "
         f"{files} were left unresolved, so nothing was pushed. A person needs to merge "
@@ -249,7 +250,12 @@ def _reply_text(short: str | None, verdict: str, result: AgentResult, dropped: l
 
 
 def _comment_text(
-    work: FollowUp, short: str | None, verdict: str, result: AgentResult, dropped: list[str]
+    work: FollowUp,
+    short: str | None,
+    verdict: str,
+    result: AgentResult,
+    changed: list[str],
+    dropped: list[str],
 ) -> str:
     what = "a follow-up on the review" if work.kind == "review" else "a repair of failing checks"
     head = (
@@ -258,11 +264,13 @@ def _comment_text(
         else f"coffee-maker ran {what} and changed nothing."
     )
     lines = [head, "", f"- Verdict: **{verdict}**", f"- Cost: {money(result.cost)}"]
-    if result.files_changed and short:
-        files = ", ".join(f"`{name}`" for name in result.files_changed[:20])
-        lines.append(f"- Files changed on the branch: {files}")
+    if changed:
+        files = ", ".join(code_span(name) for name in changed[:20])
+        more = f" and {len(changed) - 20} more" if len(changed) > 20 else ""
+        lines.append(f"- Files this follow-up changed: {files}{more}")
     if dropped:
-        lines.append("- Changes to protected paths were dropped: " + ", ".join(dropped[:10]))
+        names = ", ".join(code_span(name) for name in dropped[:10])
+        lines.append("- Changes to protected paths were dropped: " + names)
     if result.summary:
         summary = result.summary.strip()[:SUMMARY_LIMIT]
         lines += [
