@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+from fakes.anthropic import FakeAnthropic
+from fakes.gemini import FakeGemini
+from fakes.ollama import FakeOllama
 
 from coffee_maker.ai_providers.base import BaseAIProvider
 from coffee_maker.ai_providers.errors import Action, ErrorKind, ProviderError
@@ -24,9 +27,6 @@ from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider
 from coffee_maker.ai_providers.providers.gemini_provider import GeminiProvider
 from coffee_maker.ai_providers.providers.ollama_provider import OllamaProvider
 from coffee_maker.ai_providers.providers.openai_provider import OpenAIProvider
-from coffee_maker.fakes.anthropic import FakeAnthropic
-from coffee_maker.fakes.gemini import FakeGemini
-from coffee_maker.fakes.ollama import FakeOllama
 from coffee_maker.fakes.openai import FakeOpenAI
 from coffee_maker.fakes.scripted import ScriptedModelServer
 from coffee_maker.fakes.server import Reply
@@ -165,7 +165,8 @@ print(json.dumps({"kind": kind, "growth_kib": after - before}))
 def test_a_100_mb_reply_leaves_memory_bounded(vendor):
     """In a fresh process, so that the peak RSS is this call's own."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root, "OPENAI_API_KEY": KEY}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.path.join(root, "tests")])}
+    env.update(OPENAI_API_KEY=KEY)
     env.update(ANTHROPIC_API_KEY=KEY, GOOGLE_API_KEY=KEY)
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(_MEASURE), vendor],

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from fakes.anthropic import FakeAnthropic
 
 from coffee_maker.ai_providers.base import Message, ToolCall, ToolSpec
 from coffee_maker.ai_providers.errors import (
@@ -22,7 +23,6 @@ from coffee_maker.ai_providers.errors import (
 from coffee_maker.ai_providers.provider_config import ProviderSettings, parse_config
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider
-from coffee_maker.fakes.anthropic import FakeAnthropic
 from coffee_maker.fakes.server import Reply
 
 KEY = "test-anthropic-key-0123456789"

@@ -8,6 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fakes.anthropic import FakeAnthropic
+from fakes.gemini import (
+    API_KEY_INVALID,
+    FakeGemini,
+    quota_failure,
+    retry_info,
+)
+from fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
 
 from coffee_maker.ai_providers.errors import (
     Action,
@@ -19,14 +27,6 @@ from coffee_maker.ai_providers.errors import (
     next_pacific_midnight,
     parse_retry_after,
 )
-from coffee_maker.fakes.anthropic import FakeAnthropic
-from coffee_maker.fakes.gemini import (
-    API_KEY_INVALID,
-    FakeGemini,
-    quota_failure,
-    retry_info,
-)
-from coffee_maker.fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
 from coffee_maker.fakes.openai import CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA, FakeOpenAI
 from coffee_maker.fakes.server import Reply
 

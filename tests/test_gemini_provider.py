@@ -8,6 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from fakes.gemini import (
+    API_KEY_INVALID,
+    FakeGemini,
+    quota_failure,
+    retry_info,
+    usage_metadata,
+)
 
 from coffee_maker.ai_providers.base import Message, ToolCall, ToolSpec
 from coffee_maker.ai_providers.errors import (
@@ -26,13 +33,6 @@ from coffee_maker.ai_providers.errors import (
 )
 from coffee_maker.ai_providers.provider_config import ProviderSettings
 from coffee_maker.ai_providers.providers.gemini_provider import GeminiProvider
-from coffee_maker.fakes.gemini import (
-    API_KEY_INVALID,
-    FakeGemini,
-    quota_failure,
-    retry_info,
-    usage_metadata,
-)
 from coffee_maker.fakes.scripted import ScriptedCall, Turn
 from coffee_maker.fakes.server import FakeServer, Reply
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
 
 from coffee_maker.ai_providers.base import Message, ProviderCapability, ToolCall, ToolSpec
 from coffee_maker.ai_providers.errors import (
@@ -21,7 +22,6 @@ from coffee_maker.ai_providers.errors import (
 from coffee_maker.ai_providers.provider_config import ProviderSettings, parse_config
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.providers.ollama_provider import OllamaProvider
-from coffee_maker.fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
 from coffee_maker.fakes.scripted import ScriptedCall, Turn
 from coffee_maker.fakes.server import Reply
 
