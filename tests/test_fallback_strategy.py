@@ -9,13 +9,13 @@ waited in between. Nothing waits for real.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -53,12 +53,7 @@ class ScriptedProvider(BaseAIProvider):
     provider_type = "scripted"
     default_capabilities = frozenset({ProviderCapability.TEXT, ProviderCapability.TOOLS})
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        **kwargs: object,
-    ) -> ProviderResult:
+    def _complete(self, request: ChatRequest) -> ProviderResult:
         key = f"{self.name}/{self.model}"
         CALLS.append(key)
         script = SCRIPTS.get(key)

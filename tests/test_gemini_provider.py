@@ -96,7 +96,7 @@ def test_plain_completion_content_model_usage_and_cost(fake, key):
     assert body["contents"] == [{"role": "user", "parts": [{"text": "Say hello"}]}]
     assert body["systemInstruction"]["parts"] == [{"text": "Be brief"}]
     assert body["generationConfig"] == {"maxOutputTokens": 8000, "temperature": 0.4}
-    assert provider.client() is provider.client()  # kept: a dropped client closes mid-call
+    assert provider.client is provider.client  # kept: a dropped client closes mid-call
 
 
 def test_api_version_setting_picks_the_path(fake, key):

@@ -27,15 +27,15 @@ only: providers make exactly one HTTP request per call.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     PromptAsChat,
     ProviderCapability,
@@ -43,7 +43,7 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
 )
 from coffee_maker.ai_providers.cost_tracker import CostTracker
-from coffee_maker.ai_providers.errors import ErrorKind, ProviderError, classify
+from coffee_maker.ai_providers.errors import ErrorKind, ProviderError
 from coffee_maker.ai_providers.fallback_events import (
     AllProvidersFailedError,
     FallbackConfig,
@@ -70,27 +70,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Request:
-    """One ``chat`` call, and what was learnt while walking the chain for it."""
+class _Walk:
+    """One request's way down the chain: what was learnt while walking it."""
 
-    messages: Sequence[Message]
-    tools: Sequence[ToolSpec] | None
-    system_prompt: str | None
-    max_tokens: int | None
-    temperature: float | None
-    timeout: float | None
-    working_dir: str | None
+    request: ChatRequest
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
     worst_cases: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def text(self) -> str:
-        """Everything the model reads, for the worst-case token count."""
-        parts = [self.system_prompt or ""]
-        for message in self.messages:
-            parts.append(message.content)
-            parts.extend(json.dumps(c.arguments) for c in message.tool_calls)
-        parts.extend(json.dumps(asdict(t)) for t in self.tools or [])
-        return "\n".join(p for p in parts if p)
 
 
 @dataclass
@@ -266,24 +251,21 @@ class FallbackStrategy(PromptAsChat):
 
     def chat(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[Message] | ChatRequest | None = None,
         tools: Sequence[ToolSpec] | None = None,
         *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
         provider_names: Sequence[str] | None = None,
+        request: ChatRequest | None = None,
+        **options: Any,
     ) -> ProviderResult:
         """One assistant turn from the first provider and model that can give it.
 
-        Raises :class:`AllProvidersFailedError` naming, per provider, why it was skipped
-        or how it failed.
+        Takes what :meth:`BaseAIProvider.chat` takes (a conversation and the
+        :class:`ChatRequest` options, or a request), and ``provider_names`` to walk instead
+        of the configured chain. Raises :class:`AllProvidersFailedError` naming, per
+        provider, why it was skipped or how it failed.
         """
-        request = _Request(
-            messages, tools, system_prompt, max_tokens, temperature, timeout, working_dir
-        )
+        walk = _Walk(ChatRequest.build(messages, tools, request, **options))
         start = len(self.events)
         attempts: list[ProviderAttempt] = []
         for name in self.chain(provider_names):
@@ -293,7 +275,7 @@ class FallbackStrategy(PromptAsChat):
                 self._event("skip", name, None, skipped.error_kind, message=skipped.reason)
             if provider is None:
                 continue
-            result = self._try_provider(provider, request, attempts)
+            result = self._try_provider(provider, walk, attempts)
             if result is not None:
                 result.metadata["fallback_events"] = [e.to_dict() for e in self.events[start:]]
                 return result
@@ -309,7 +291,7 @@ class FallbackStrategy(PromptAsChat):
         return self._shared.models[key]
 
     def _try_provider(
-        self, provider: BaseAIProvider, request: _Request, attempts: list[ProviderAttempt]
+        self, provider: BaseAIProvider, walk: _Walk, attempts: list[ProviderAttempt]
     ) -> ProviderResult | None:
         """Its models in order; None (and the reason in ``attempts``) if none answered."""
         name, outcomes = provider.name, []
@@ -321,10 +303,10 @@ class FallbackStrategy(PromptAsChat):
             if index:
                 self._event("switch", name, model, errors[-1].kind, message="next model")
             try:
-                return self._retrying(self._call_once, candidate, request)
+                return self._retrying(self._call_once, candidate, walk)
             except ProviderError as err:
                 errors.append(err)
-                calls = request.calls.get((name, candidate.model), 0)
+                calls = walk.calls.get((name, candidate.model), 0)
                 tried = f" ({calls} calls)" if calls > 1 else ""
                 outcomes.append(f"{candidate.model}: {err.describe()}{tried}")
                 retry_at, next_model = self.gate.after_failure(candidate, err)
@@ -384,41 +366,32 @@ class FallbackStrategy(PromptAsChat):
         self._event("wait", provider.name, provider.model, kind, wait, f"retry in {wait:.1f}s")
 
     # -- one call -------------------------------------------------------------------------------
-    def _worst_case(self, provider: BaseAIProvider, request: _Request) -> float:
+    def _worst_case(self, provider: BaseAIProvider, walk: _Walk) -> float:
         """Counted input plus the whole output allowance, at the model's prices."""
         if self.cost_tracker is None or provider.is_free:
             return 0.0
         key = (provider.name, provider.model)
-        if key not in request.worst_cases:
-            output = request.max_tokens or provider.max_output_tokens()
-            input_tokens = provider.count_tokens(request.text())
-            request.worst_cases[key] = provider.worst_case_cost(input_tokens, output)
-        return request.worst_cases[key]
+        if key not in walk.worst_cases:
+            output = walk.request.max_tokens or provider.max_output_tokens()
+            input_tokens = provider.count_tokens(walk.request.text())
+            walk.worst_cases[key] = provider.worst_case_cost(input_tokens, output)
+        return walk.worst_cases[key]
 
-    def _call_once(self, provider: BaseAIProvider, request: _Request) -> ProviderResult:
-        """One call: admitted by the gate (budget, quotas, rpm), made, and accounted for."""
-        ttl = 2 * (request.timeout or provider.settings.timeout) + 60
-        amount = self._worst_case(provider, request)
+    def _call_once(self, provider: BaseAIProvider, walk: _Walk) -> ProviderResult:
+        """One call: admitted by the gate (budget, quotas, rpm), made, and accounted for.
+
+        The provider classifies its own errors (``BaseAIProvider.complete``)."""
+        ttl = 2 * (walk.request.timeout or provider.settings.timeout) + 60
+        amount = self._worst_case(provider, walk)
         reservation = self.gate.admit(provider, amount, self.task_id, ttl)
         key = (provider.name, provider.model)
-        request.calls[key] = request.calls.get(key, 0) + 1
-        self._event("attempt", provider.name, provider.model, message=f"call {request.calls[key]}")
+        walk.calls[key] = walk.calls.get(key, 0) + 1
+        self._event("attempt", provider.name, provider.model, message=f"call {walk.calls[key]}")
         try:
-            result = provider.chat(
-                request.messages,
-                request.tools,
-                system_prompt=request.system_prompt,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                timeout=request.timeout,
-                working_dir=request.working_dir,
-            )
-        except Exception as exc:
-            err = classify(exc, provider=provider.name, model=provider.model)
+            result = provider.complete(walk.request)
+        except ProviderError as err:
             self.gate.failed(provider, err, reservation)
-            if err is exc:
-                raise
-            raise err from exc
+            raise
         except BaseException:
             self.gate.release(reservation)
             raise
