@@ -17,6 +17,7 @@ from fakes.gemini import (
 )
 
 from coffee_maker.ai_providers.base import Message, ToolCall, ToolSpec
+from coffee_maker.ai_providers.classification import next_pacific_midnight
 from coffee_maker.ai_providers.errors import (
     Action,
     AuthenticationError,
@@ -29,7 +30,6 @@ from coffee_maker.ai_providers.errors import (
     QuotaExhaustedError,
     RateLimitError,
     ServerError,
-    next_pacific_midnight,
 )
 from coffee_maker.ai_providers.provider_config import ProviderSettings
 from coffee_maker.ai_providers.providers.gemini_provider import GeminiProvider

@@ -211,7 +211,8 @@ class BaseAIProvider(PromptAsChat, ABC):
     def classify_error(self, exc: Exception) -> ProviderError:
         """``exc`` in the error taxonomy; a reply that is not the vendor's format (a proxy's
         HTML page, truncated JSON) is a ``bad_response``, named after the vendor."""
-        from coffee_maker.ai_providers.errors import BadResponseError, ProviderError, classify
+        from coffee_maker.ai_providers.classification import classify
+        from coffee_maker.ai_providers.errors import BadResponseError, ProviderError
 
         if isinstance(exc, ProviderError) or not isinstance(exc, DECODING_ERRORS):
             return classify(exc, provider=self.name, model=self.model)

@@ -35,11 +35,8 @@ from coffee_maker.ai_providers.base import (
     ProviderResult,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import (
-    ProviderTimeoutError,
-    UnknownProviderError,
-    classify_cli_json,
-)
+from coffee_maker.ai_providers.classification import classify_cli_json
+from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
 from coffee_maker.ai_providers.providers.claude_provider import normalise_stop_reason
 from coffee_maker.secrets import redact_text, register_secret_value, scrubbed_environ
 
