@@ -9,7 +9,8 @@ docs/AI_PROVIDERS.md, "What happens when a call fails"):
 - transient (rate limited, overloaded, 5xx, timeout, connection): exponential backoff with
   jitter (``retry_delay`` doubling, capped at ``max_retry_delay``), ``retry_attempts`` calls
   per model in all, Retry-After honoured; a Retry-After beyond ``max_retry_delay`` is not
-  waited for: the provider cools down until then and the chain moves on;
+  waited for: the provider cools down until then and the chain moves on
+  (:class:`~coffee_maker.ai_providers.fallback_retry.RetryPolicy`);
 - quota exhausted: no retry, the provider cools down until its reset (persisted, so a
   restarted daemon skips it too); authentication: disabled for this process, logged loudly;
   context too long: the next model; other bad requests: the next provider;
@@ -22,7 +23,8 @@ docs/AI_PROVIDERS.md, "What happens when a call fails"):
 
 Every attempt, wait, switch and skip is a :class:`FallbackEvent` in :attr:`events`, logged,
 and attached to the answer as ``result.metadata["fallback_events"]``. Retries happen here
-only: providers make exactly one HTTP request per call.
+only: providers make exactly one HTTP request per call. A call's :class:`ChatRequest` is
+built once and handed unchanged to every provider and model tried.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
@@ -50,13 +52,11 @@ from coffee_maker.ai_providers.fallback_events import (
     FallbackEvent,
     ProviderAttempt,
 )
+from coffee_maker.ai_providers.fallback_retry import RetryPolicy
 from coffee_maker.ai_providers.provider_config import ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.quotas import ProviderGate, ProviderStateStore, RateLimiter
 from coffee_maker.paths import user_state_dir
-
-if TYPE_CHECKING:
-    import tenacity
 
 __all__ = [
     "AllProvidersFailedError",
@@ -128,8 +128,7 @@ class FallbackStrategy(PromptAsChat):
         self._shared = _shared
         self.gate = _shared.gate
         self._predicate = _predicate
-        self._retry_policy: tenacity.Retrying | None = None  # built on the first call
-        self._backoff: Callable[[tenacity.RetryCallState], float] = lambda state: 0.0
+        self._retrying = RetryPolicy(self.config, sleep, self.gate.is_cooling, self._waiting)
 
     # -- shared state ------------------------------------------------------------------------
     @property
@@ -325,44 +324,8 @@ class FallbackStrategy(PromptAsChat):
         self._event("switch", name, None, kind, message="next provider")
         return None
 
-    # -- retries (tenacity) ------------------------------------------------------------------
-    def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
-        """``call(*args)`` under the retry policy; tenacity is imported on the first call
-        only, so a daemon that idles (or a command that never calls a model) never loads it."""
-        if self._retry_policy is None:
-            import tenacity
-
-            self._backoff = tenacity.wait_exponential_jitter(
-                initial=self.config.retry_delay,
-                max=self.config.max_retry_delay,
-                jitter=self.config.retry_delay,
-            )
-            self._retry_policy = tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(self.config.retry_attempts),
-                wait=self._wait,
-                retry=tenacity.retry_if_exception(self._should_retry),
-                sleep=self.sleep,
-                before_sleep=self._before_sleep,
-                reraise=True,
-            )
-        return self._retry_policy(call, *args)
-
-    def _should_retry(self, exc: BaseException) -> bool:
-        if not isinstance(exc, ProviderError) or not exc.retryable:
-            return False
-        return exc.provider is None or not self.gate.is_cooling(exc.provider)
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        """Backoff with jitter, at least the server's Retry-After, at most max_retry_delay."""
-        err = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(err, "retry_after", None) or 0.0
-        return min(max(retry_after, self._backoff(state)), self.config.max_retry_delay)
-
-    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        err = state.outcome.exception() if state.outcome else None
-        provider, _ = state.args
-        wait = state.upcoming_sleep
-        kind = err.kind if isinstance(err, ProviderError) else None
+    def _waiting(self, provider: BaseAIProvider, err: ProviderError | None, wait: float) -> None:
+        kind = err.kind if err is not None else None
         self._event("wait", provider.name, provider.model, kind, wait, f"retry in {wait:.1f}s")
 
     # -- one call -------------------------------------------------------------------------------
