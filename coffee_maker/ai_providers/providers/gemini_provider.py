@@ -39,7 +39,11 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import AuthenticationError, BadRequestError
+from coffee_maker.ai_providers.errors import (
+    AuthenticationError,
+    BadRequestError,
+    BadResponseError,
+)
 from coffee_maker.ai_providers.providers._bounded import bound_client
 from coffee_maker.ai_providers.providers._common import (
     Draft,
@@ -276,6 +280,8 @@ class GeminiProvider(BaseAIProvider):
                 parts.extend(candidate.content.parts)
             if candidate.finish_reason:
                 raw_stop = candidate.finish_reason.value
+        if not parts and raw_stop is None:  # neither an answer nor a reason for none
+            raise BadResponseError("unexpected reply from gemini: no candidate and no block reason")
         text = "".join(p.text for p in parts if p.text and not p.thought)
         calls = [
             ToolCall(

@@ -207,7 +207,9 @@ class OpenAIProvider(BaseAIProvider):
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish_reason = model = usage = None
+        chunks = 0
         for chunk in stream:
+            chunks += 1
             model = chunk.model or model
             usage = chunk.usage or usage
             for choice in chunk.choices or []:
@@ -221,6 +223,8 @@ class OpenAIProvider(BaseAIProvider):
                         slot["name"] = slot["name"] or part.function.name or ""
                         slot["arguments"] += part.function.arguments or ""
                 finish_reason = choice.finish_reason or finish_reason
+        if not chunks:  # a body that is not an event stream (a proxy's page, plain JSON)
+            raise BadResponseError("unexpected reply from openai: the stream carried no chunk")
         tool_calls = [
             ToolCall(
                 id=slot["id"] or synthetic_call_id(),
