@@ -15,18 +15,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from fakes.anthropic import FakeAnthropic
-from fakes.gemini import FakeGemini
-from fakes.ollama import FakeOllama
+from provider_pairs import VENDORS as PAIRS
 
 from coffee_maker.ai_providers.base import BaseAIProvider
 from coffee_maker.ai_providers.errors import Action, ErrorKind, ProviderError
-from coffee_maker.ai_providers.provider_config import ProviderSettings
 from coffee_maker.ai_providers.providers._bounded import MIB
-from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider
-from coffee_maker.ai_providers.providers.gemini_provider import GeminiProvider
-from coffee_maker.ai_providers.providers.ollama_provider import OllamaProvider
-from coffee_maker.ai_providers.providers.openai_provider import OpenAIProvider
 from coffee_maker.fakes.openai import FakeOpenAI
 from coffee_maker.fakes.scripted import ScriptedModelServer
 from coffee_maker.fakes.server import Reply
@@ -36,38 +29,10 @@ TIMEOUT = 2.0
 SLACK = 2.0  # the deadline may be overrun by one trickled byte and the error's way up
 
 
-def _claude(url: str, **extra) -> BaseAIProvider:
-    settings = ProviderSettings(
-        name="claude", type="claude", model="claude-sonnet-4-6", base_url=url, **extra
-    )
-    return ClaudeProvider(settings)
-
-
-def _openai(url: str, **extra) -> BaseAIProvider:
-    settings = ProviderSettings(
-        name="openai", type="openai", model="gpt-5.4-mini", base_url=url + "/v1", **extra
-    )
-    return OpenAIProvider(settings)
-
-
-def _gemini(url: str, **extra) -> BaseAIProvider:
-    settings = ProviderSettings(
-        name="gemini", type="gemini", model="gemini-2.5-flash", base_url=url, **extra
-    )
-    return GeminiProvider(settings)
-
-
-def _ollama(url: str, **extra) -> BaseAIProvider:
-    settings = ProviderSettings(name="ollama", type="ollama", model="qwen", host=url, **extra)
-    return OllamaProvider(settings)
-
-
 VENDORS: dict[str, tuple[type[ScriptedModelServer], Callable[..., BaseAIProvider]]] = {
-    "claude": (FakeAnthropic, _claude),
-    "openai": (FakeOpenAI, _openai),
-    "gemini": (FakeGemini, _gemini),
-    "ollama": (FakeOllama, _ollama),
+    vendor.name: (vendor.fake, vendor.make) for vendor in PAIRS
 }
+_openai = VENDORS["openai"][1]
 
 
 @pytest.fixture(autouse=True)
