@@ -62,7 +62,7 @@ def run(home: str, big: str) -> None:
     class InstantProvider(BaseAIProvider):
         provider_type = "instant"
 
-        def chat(self, messages, tools=None, **kwargs) -> ProviderResult:
+        def _complete(self, request) -> ProviderResult:
             usage = make_usage(120, 30)
             return ProviderResult("ok", self.model, self.name, usage, cost=self.cost_of(usage))
 

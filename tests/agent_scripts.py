@@ -15,6 +15,7 @@ from typing import Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -86,14 +87,10 @@ class ScriptedProvider(BaseAIProvider):
             return self.default_capabilities - {ProviderCapability.TOOLS}
         return self.default_capabilities
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        **kwargs: Any,
-    ) -> ProviderResult:
-        self.seen.append(list(messages))
-        self.tools_seen.append(list(tools) if tools is not None else None)
+    def _complete(self, request: ChatRequest) -> ProviderResult:
+        messages, kwargs = list(request.messages), request.options()
+        self.seen.append(messages)
+        self.tools_seen.append(list(request.tools) or None)
         self.kwargs_seen.append(kwargs)
         if not self.script:
             raise AssertionError(f"{self.name}: the script ran out after {len(self.seen)} calls")

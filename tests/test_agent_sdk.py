@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from agent_scripts import BUGGY_CALC, CALC_TEST
+from fakes.anthropic import FakeAnthropic
 
 from coffee_maker.agent import Agent, AgentResult, Status, Workspace
 from coffee_maker.ai_providers.fallback_strategy import FallbackStrategy
@@ -23,7 +24,6 @@ from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.providers.claude_cli_provider import ClaudeCLIProvider
 from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider
 from coffee_maker.ai_providers.providers.openai_provider import OpenAIProvider
-from coffee_maker.fakes.anthropic import FakeAnthropic
 from coffee_maker.fakes.openai import INSUFFICIENT_QUOTA, FakeOpenAI
 
 OPENAI_KEY = "sk-test-openai-agent-0123456789abcdef"

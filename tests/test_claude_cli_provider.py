@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fakes.anthropic import FakeAnthropic
 
 from coffee_maker.ai_providers.base import Message, ToolCall
 from coffee_maker.ai_providers.errors import (
@@ -27,7 +28,6 @@ from coffee_maker.ai_providers.errors import (
 from coffee_maker.ai_providers.provider_config import ProviderSettings, parse_config
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.providers.claude_cli_provider import ClaudeCLIProvider
-from coffee_maker.fakes.anthropic import FakeAnthropic
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_CLI = REPO / "node_modules" / ".bin" / "claude"

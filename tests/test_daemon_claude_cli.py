@@ -22,9 +22,9 @@ from daemon_support import (
     make_project,
     snapshot,
 )
+from fakes.anthropic import FakeAnthropic
 
 from coffee_maker.autonomous.git_ops import worktrees_dir
-from coffee_maker.fakes.anthropic import FakeAnthropic
 from coffee_maker.fakes.github import FakeGitHub
 
 CLAUDE = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "claude"

@@ -8,25 +8,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from coffee_maker.ai_providers.errors import (
-    Action,
-    ErrorKind,
-    ProviderError,
-    RateLimitError,
-    classify,
-    classify_cli_json,
-    next_pacific_midnight,
-    parse_retry_after,
-)
-from coffee_maker.fakes.anthropic import FakeAnthropic
-from coffee_maker.fakes.gemini import (
+from fakes.anthropic import FakeAnthropic
+from fakes.gemini import (
     API_KEY_INVALID,
     FakeGemini,
     quota_failure,
     retry_info,
 )
-from coffee_maker.fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
+from fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
+
+from coffee_maker.ai_providers.classification import (
+    classify,
+    classify_cli_json,
+    next_pacific_midnight,
+    parse_retry_after,
+)
+from coffee_maker.ai_providers.errors import Action, ErrorKind, ProviderError, RateLimitError
 from coffee_maker.fakes.openai import CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA, FakeOpenAI
 from coffee_maker.fakes.server import Reply
 

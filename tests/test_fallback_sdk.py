@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from fakes.anthropic import FakeAnthropic
+from fakes.ollama import FakeOllama
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.fallback_strategy import (
@@ -19,8 +21,6 @@ from coffee_maker.ai_providers.fallback_strategy import (
 )
 from coffee_maker.ai_providers.provider_config import CostControls, parse_config
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.fakes.anthropic import FakeAnthropic
-from coffee_maker.fakes.ollama import FakeOllama
 from coffee_maker.fakes.openai import CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA, FakeOpenAI
 
 START = datetime(2026, 11, 3, 12, 0, tzinfo=UTC).timestamp()

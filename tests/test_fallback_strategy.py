@@ -9,13 +9,13 @@ waited in between. Nothing waits for real.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -45,6 +45,7 @@ from coffee_maker.ai_providers.quotas import ProviderStateStore
 START = datetime(2026, 11, 3, 12, 0, tzinfo=UTC).timestamp()
 SCRIPTS: dict[str, list[object]] = {}
 CALLS: list[str] = []
+REQUESTS: list[ChatRequest] = []
 
 
 class ScriptedProvider(BaseAIProvider):
@@ -53,14 +54,10 @@ class ScriptedProvider(BaseAIProvider):
     provider_type = "scripted"
     default_capabilities = frozenset({ProviderCapability.TEXT, ProviderCapability.TOOLS})
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        **kwargs: object,
-    ) -> ProviderResult:
+    def _complete(self, request: ChatRequest) -> ProviderResult:
         key = f"{self.name}/{self.model}"
         CALLS.append(key)
+        REQUESTS.append(request)
         script = SCRIPTS.get(key)
         step = script.pop(0) if script else f"ok from {key}"
         if isinstance(step, BaseException):
@@ -96,6 +93,7 @@ class FakeTime:
 def _fresh_scripts():
     SCRIPTS.clear()
     CALLS.clear()
+    REQUESTS.clear()
     yield
 
 
@@ -144,6 +142,34 @@ def two(fake_time) -> FallbackStrategy:
         fallback={"fallback_order": ["a", "b"]},
     )
     return make_strategy(factory, fake_time, fallback_order=["a", "b"])
+
+
+# -- the request ---------------------------------------------------------------------------
+
+
+def test_one_request_travels_unchanged_through_retries_models_and_providers(two, fake_time):
+    SCRIPTS["a/a1"] = [ServerError("boom", status_code=500)] * 3
+    SCRIPTS["a/a2"] = [ContextTooLongError("too long")]
+    tools = [ToolSpec("finish", "end")]
+
+    result = two.chat([Message.user("hi")], tools, system_prompt="sys", max_tokens=50)
+
+    assert result.provider == "b" and CALLS == ["a/a1"] * 3 + ["a/a2", "b/b1"]
+    request = REQUESTS[0]
+    assert all(seen is request for seen in REQUESTS)  # built once, never re-listed
+    assert (request.system_prompt, request.max_tokens, request.tools) == ("sys", 50, tuple(tools))
+
+
+def test_a_ready_request_is_taken_as_it_is_or_with_options_overridden(two):
+    ready = ChatRequest((Message.user("hi"),), system_prompt="sys", max_tokens=50, timeout=9)
+    two.chat(ready)
+    two.chat(request=ready, max_tokens=7)
+    assert REQUESTS[0] is ready
+    assert (REQUESTS[1].max_tokens, REQUESTS[1].system_prompt, REQUESTS[1].timeout) == (7, "sys", 9)
+    with pytest.raises(TypeError, match="inside the ChatRequest"):
+        two.chat([Message.user("hi")], request=ready)
+    with pytest.raises(TypeError, match="max_token"):
+        two.chat([Message.user("hi")], max_token=5)
 
 
 # -- the error table -------------------------------------------------------------------------

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes.ollama import FakeOllama
 
 from coffee_maker.ai_providers.provider_config import BUILTIN_CONFIG
 from coffee_maker.cli.env_file import load_env_file, read_env_file, update_env_file
 from coffee_maker.cli.project_manager import main
-from coffee_maker.fakes.ollama import FakeOllama
 from coffee_maker.fakes.openai import FakeOpenAI
 from coffee_maker.fakes.server import FakeServer, RecordedRequest, Reply
 

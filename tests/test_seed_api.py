@@ -79,3 +79,14 @@ def test_get_provider_stats_has_the_seed_keys(tmp_path, monkeypatch):
     assert openai["requests"] == 2 and openai["input_tokens"] == 1500
     # A fresh process (a new tracker) reads the same answer from the ledger.
     assert CostTracker().get_provider_stats()["openai"]["total_tokens_in"] == 1500
+
+
+def test_a_provider_that_implements_chat_works_through_the_fallback_chain(tmp_path, monkeypatch):
+    from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
+
+    monkeypatch.setenv("SHOUT_API_KEY", "k" * 20)
+    ProviderFactory.register_provider("shout", ShoutProvider)
+    factory = ProviderFactory(write_config(tmp_path, "shout"))
+    chain = FallbackStrategy(FallbackConfig(fallback_order=["loud"]), factory)
+    result = chain.execute_with_fallback("hello")
+    assert (result.content, result.provider) == ("HELLO", "loud")

@@ -14,13 +14,15 @@ from coffee_maker.lazy_exports import lazy_exports
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.base import (
         BaseAIProvider,
+        ChatRequest,
         Message,
         ProviderCapability,
         ProviderResult,
         ToolCall,
         ToolSpec,
     )
-    from coffee_maker.ai_providers.errors import ErrorKind, ProviderError, classify
+    from coffee_maker.ai_providers.classification import classify
+    from coffee_maker.ai_providers.errors import ErrorKind, ProviderError
     from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError, load_config
     from coffee_maker.ai_providers.provider_factory import (
         ProviderFactory,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AppConfig": "provider_config",
     "BaseAIProvider": "base",
+    "ChatRequest": "base",
     "ConfigError": "provider_config",
     "ErrorKind": "errors",
     "Message": "base",
@@ -41,7 +44,7 @@ _EXPORTS = {
     "ProviderResult": "base",
     "ToolCall": "base",
     "ToolSpec": "base",
-    "classify": "errors",
+    "classify": "classification",
     "get_provider": "provider_factory",
     "load_config": "provider_config",
     "register_provider": "provider_factory",
@@ -50,6 +53,7 @@ _EXPORTS = {
 __all__ = [
     "AppConfig",
     "BaseAIProvider",
+    "ChatRequest",
     "ConfigError",
     "ErrorKind",
     "Message",

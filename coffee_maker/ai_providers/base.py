@@ -1,27 +1,61 @@
 """The one interface every model is reached through.
 
-Messages, tool specs and results are provider-neutral dataclasses; each provider module
-translates them to and from its vendor's wire format. Because the conversation never holds
-vendor objects, a task that started on one provider can continue on another.
+Messages, tool specs and results are provider-neutral dataclasses (``messages.py``,
+re-exported here); each provider module translates them to and from its vendor's wire
+format.
 
-Usage is normalised so that cost is computed one way for every vendor:
-``input_tokens`` counts *uncached* input only; ``cache_read_tokens`` and
-``cache_write_tokens`` are reported separately (vendors that fold cached tokens into the
-prompt count, like OpenAI and Gemini, have them subtracted), so no token is billed twice.
+A call is one :class:`~coffee_maker.ai_providers.chat_request.ChatRequest`; a provider
+implements one hook, ``_complete(request)``, and (for an SDK) ``_make_client()``. The base
+class does the rest once for all of them: builds the request from ``chat``'s arguments,
+keeps the lazily built client, bounds the call (deadline, reply cap, cancellation on a
+stop) and classifies whatever it raises into the one error taxonomy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from coffee_maker.ai_providers.chat_request import ChatRequest
+from coffee_maker.ai_providers.messages import (
+    ARGUMENTS_ERROR,
+    RAW_ARGUMENTS,
+    USAGE_KEYS,
+    Message,
+    ProviderResult,
+    StopReason,
+    ToolCall,
+    ToolSpec,
+    add_usage,
+    make_usage,
+)
 
 if TYPE_CHECKING:
+    from coffee_maker.ai_providers.errors import ProviderError
     from coffee_maker.ai_providers.pricing import Price
     from coffee_maker.ai_providers.provider_config import ProviderSettings
+
+__all__ = [
+    "ARGUMENTS_ERROR",
+    "RAW_ARGUMENTS",
+    "USAGE_KEYS",
+    "BaseAIProvider",
+    "ChatRequest",
+    "Message",
+    "PromptAsChat",
+    "ProviderCapability",
+    "ProviderResult",
+    "StopReason",
+    "ToolCall",
+    "ToolSpec",
+    "add_usage",
+    "make_usage",
+]
 
 
 class ProviderCapability(enum.StrEnum):
@@ -34,150 +68,8 @@ class ProviderCapability(enum.StrEnum):
     FREE = "free"  # costs nothing (local models): may run when the budget is spent
 
 
-USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-
-
-def make_usage(
-    input_tokens: int = 0,
-    output_tokens: int = 0,
-    cache_read_tokens: int = 0,
-    cache_write_tokens: int = 0,
-) -> dict[str, int]:
-    """A usage dict with every key present (``input_tokens`` excludes cached tokens)."""
-    return {
-        "input_tokens": max(0, int(input_tokens or 0)),
-        "output_tokens": max(0, int(output_tokens or 0)),
-        "cache_read_tokens": max(0, int(cache_read_tokens or 0)),
-        "cache_write_tokens": max(0, int(cache_write_tokens or 0)),
-    }
-
-
-def add_usage(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in USAGE_KEYS}
-
-
-#: Keys a tool call's ``arguments`` gets when the model wrote invalid JSON: the text as
-#: written, and what is wrong with it. The agent answers such a call with the error.
-RAW_ARGUMENTS = "_raw"
-ARGUMENTS_ERROR = "_error"
-
-
-@dataclass
-class ToolCall:
-    """A model's request to run a tool. ``id`` links the result back to it."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ToolSpec:
-    """A tool offered to the model: ``parameters`` is a JSON schema object."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
-
-
-@dataclass
-class Message:
-    """One turn of the conversation.
-
-    ``role`` is ``user``, ``assistant`` or ``tool`` (a tool result answering
-    ``tool_call_id``). The system prompt is not a message: it is passed to ``chat``.
-    ``provider_data`` holds opaque vendor payloads keyed by provider type (e.g. Gemini's
-    thought signatures) that must be sent back unchanged to the same vendor and are
-    ignored by the others.
-    """
-
-    role: Literal["user", "assistant", "tool"]
-    content: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    tool_call_id: str | None = None
-    tool_name: str | None = None
-    is_error: bool = False
-    provider_data: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def user(cls, content: str) -> Message:
-        return cls(role="user", content=content)
-
-    @classmethod
-    def tool_result(cls, call: ToolCall, content: str, *, is_error: bool = False) -> Message:
-        return cls(
-            role="tool",
-            content=content,
-            tool_call_id=call.id,
-            tool_name=call.name,
-            is_error=is_error,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.tool_calls:
-            data["tool_calls"] = [
-                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
-            ]
-        if self.tool_call_id:
-            data["tool_call_id"] = self.tool_call_id
-            data["tool_name"] = self.tool_name
-        if self.is_error:
-            data["is_error"] = True
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Message:
-        return cls(
-            role=data["role"],
-            content=data.get("content", ""),
-            tool_calls=[ToolCall(**c) for c in data.get("tool_calls", [])],
-            tool_call_id=data.get("tool_call_id"),
-            tool_name=data.get("tool_name"),
-            is_error=data.get("is_error", False),
-        )
-
-
-#: Normalised stop reasons; the vendor's own value is kept in ``metadata["raw_stop_reason"]``.
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "content_filter", "error", "other"]
-
-
-@dataclass
-class ProviderResult:
-    """What one call produced.
-
-    Hard failures raise a :class:`~coffee_maker.ai_providers.errors.ProviderError`;
-    ``error`` is for a call that returned but did not finish its job (an agent CLI that
-    hit its turn limit, say), so ``success`` is False while content and cost are real.
-    """
-
-    content: str = ""
-    model: str = ""
-    provider: str = ""
-    usage: dict[str, int] = field(default_factory=make_usage)
-    stop_reason: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    cost: float = 0.0
-    error: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    provider_data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def success(self) -> bool:
-        return self.error is None
-
-    @property
-    def total_tokens(self) -> int:
-        return sum(self.usage.get(k, 0) for k in USAGE_KEYS)
-
-    def to_message(self) -> Message:
-        """The assistant turn to append to the conversation."""
-        return Message(
-            role="assistant",
-            content=self.content,
-            tool_calls=list(self.tool_calls),
-            provider_data=dict(self.provider_data),
-        )
+#: What decoding a reply that is not the vendor's format raises (JSON, pydantic, lookups).
+DECODING_ERRORS = (AssertionError, AttributeError, IndexError, KeyError, TypeError, ValueError)
 
 
 class PromptAsChat:
@@ -206,20 +98,25 @@ class PromptAsChat:
 class BaseAIProvider(PromptAsChat, ABC):
     """A configured connection to one vendor (one provider entry of the config).
 
-    Subclasses implement :meth:`chat` (or :meth:`execute_prompt` for agentic CLIs) and
-    :meth:`check_available`. The SDK is imported inside the subclass, never at module
-    import time, so the CLI starts fast.
+    Subclasses implement :meth:`_complete` (one call from a :class:`ChatRequest`),
+    :meth:`check_available` and, when they talk through an SDK, :meth:`_make_client`. The
+    SDK is imported there, never at module import time, so the CLI starts fast. A class
+    that overrides :meth:`chat` instead (the older interface) still works.
     """
 
     #: The provider type this class implements (``claude``, ``openai``, ...).
     provider_type: str = ""
     #: What every instance can do; a config may narrow it.
     default_capabilities: frozenset[ProviderCapability] = frozenset({ProviderCapability.TEXT})
+    #: Calls go over HTTP sockets the base class can bound and cut (False: a subprocess).
+    bounded_io: bool = True
 
     def __init__(self, settings: ProviderSettings, name: str | None = None) -> None:
         self.settings = settings
         self._name = name or settings.name
         self.model: str = settings.model or ""
+        self._client: Any = None
+        self._client_lock = threading.Lock()
 
     # -- identity ------------------------------------------------------------------
     @property
@@ -246,20 +143,86 @@ class BaseAIProvider(PromptAsChat, ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} model={self.model!r}>"
 
-    # -- calls -----------------------------------------------------------------------
-    @abstractmethod
+    # -- the vendor's client -------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The vendor's SDK client, built by :meth:`_make_client` on first use and kept
+        (importing an SDK costs up to a second; a dropped client may close a live call)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        """Build the SDK client: no SDK retries (the fallback retries), the I/O bounded."""
+        raise NotImplementedError(f"{type(self).__name__} has no client")
+
+    # -- calls -----------------------------------------------------------------------------
     def chat(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[Message] | ChatRequest | None = None,
         tools: Sequence[ToolSpec] | None = None,
         *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
+        request: ChatRequest | None = None,
+        **options: Any,
     ) -> ProviderResult:
-        """One model call: the conversation so far in, one assistant turn out."""
+        """One model call: the conversation so far in, one assistant turn out.
+
+        ``options`` are the other :class:`ChatRequest` fields (``system_prompt``,
+        ``max_tokens``, ``temperature``, ``timeout``, ``working_dir``); a ready request
+        may be passed instead of the conversation, or as ``request=``.
+        """
+        return self.complete(ChatRequest.build(messages, tools, request, **options))
+
+    def complete(self, request: ChatRequest) -> ProviderResult:
+        """Make the call ``request`` describes, through the provider's :meth:`_complete`."""
+        with self.vendor_call(request.timeout):
+            return self._complete(request)
+
+    def _complete(self, request: ChatRequest) -> ProviderResult:
+        """One call to the vendor. Raise what the SDK raises: the base class classifies it."""
+        if type(self).chat is BaseAIProvider.chat:
+            raise NotImplementedError(f"{type(self).__name__} implements no _complete()")
+        messages, tools = list(request.messages), list(request.tools) or None
+        return self.chat(messages, tools, **request.options())  # an older provider
+
+    @contextlib.contextmanager
+    def vendor_call(self, timeout: float | None = None) -> Iterator[None]:
+        """Any request to the vendor (a chat, listing models, counting tokens): under the
+        provider's deadline and reply cap, cut short by a stop, and whatever it raises
+        turned into a :class:`~coffee_maker.ai_providers.errors.ProviderError` once."""
+        try:
+            if type(self)._make_client is not BaseAIProvider._make_client:
+                _ = self.client  # outside the deadline: importing an SDK takes no vendor time
+            if self.bounded_io:
+                from coffee_maker.ai_providers.providers._bounded import bounded_call
+
+                with bounded_call(self, timeout):
+                    yield
+            else:
+                yield
+        except Exception as exc:
+            error = self.classify_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def classify_error(self, exc: Exception) -> ProviderError:
+        """``exc`` in the error taxonomy; a reply that is not the vendor's format (a proxy's
+        HTML page, truncated JSON) is a ``bad_response``, named after the vendor."""
+        from coffee_maker.ai_providers.classification import classify
+        from coffee_maker.ai_providers.errors import BadResponseError, ProviderError
+
+        if isinstance(exc, ProviderError) or not isinstance(exc, DECODING_ERRORS):
+            return classify(exc, provider=self.name, model=self.model)
+        return BadResponseError(
+            f"unexpected reply from {self.provider_type or self.name} "
+            f"({type(exc).__name__}: {exc})",
+            provider=self.name,
+            model=self.model,
+            cause=exc,
+        )
 
     @abstractmethod
     def check_available(self) -> bool:

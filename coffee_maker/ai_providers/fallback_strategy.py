@@ -9,7 +9,8 @@ docs/AI_PROVIDERS.md, "What happens when a call fails"):
 - transient (rate limited, overloaded, 5xx, timeout, connection): exponential backoff with
   jitter (``retry_delay`` doubling, capped at ``max_retry_delay``), ``retry_attempts`` calls
   per model in all, Retry-After honoured; a Retry-After beyond ``max_retry_delay`` is not
-  waited for: the provider cools down until then and the chain moves on;
+  waited for: the provider cools down until then and the chain moves on
+  (:class:`~coffee_maker.ai_providers.fallback_retry.RetryPolicy`);
 - quota exhausted: no retry, the provider cools down until its reset (persisted, so a
   restarted daemon skips it too); authentication: disabled for this process, logged loudly;
   context too long: the next model; other bad requests: the next provider;
@@ -22,20 +23,21 @@ docs/AI_PROVIDERS.md, "What happens when a call fails"):
 
 Every attempt, wait, switch and skip is a :class:`FallbackEvent` in :attr:`events`, logged,
 and attached to the answer as ``result.metadata["fallback_events"]``. Retries happen here
-only: providers make exactly one HTTP request per call.
+only: providers make exactly one HTTP request per call. A call's :class:`ChatRequest` is
+built once and handed unchanged to every provider and model tried.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     PromptAsChat,
     ProviderCapability,
@@ -43,20 +45,18 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
 )
 from coffee_maker.ai_providers.cost_tracker import CostTracker
-from coffee_maker.ai_providers.errors import ErrorKind, ProviderError, classify
+from coffee_maker.ai_providers.errors import ErrorKind, ProviderError
 from coffee_maker.ai_providers.fallback_events import (
     AllProvidersFailedError,
     FallbackConfig,
     FallbackEvent,
     ProviderAttempt,
 )
+from coffee_maker.ai_providers.fallback_retry import RetryPolicy
 from coffee_maker.ai_providers.provider_config import ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.quotas import ProviderGate, ProviderStateStore, RateLimiter
 from coffee_maker.paths import user_state_dir
-
-if TYPE_CHECKING:
-    import tenacity
 
 __all__ = [
     "AllProvidersFailedError",
@@ -70,27 +70,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Request:
-    """One ``chat`` call, and what was learnt while walking the chain for it."""
+class _Walk:
+    """One request's way down the chain: what was learnt while walking it."""
 
-    messages: Sequence[Message]
-    tools: Sequence[ToolSpec] | None
-    system_prompt: str | None
-    max_tokens: int | None
-    temperature: float | None
-    timeout: float | None
-    working_dir: str | None
+    request: ChatRequest
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
     worst_cases: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def text(self) -> str:
-        """Everything the model reads, for the worst-case token count."""
-        parts = [self.system_prompt or ""]
-        for message in self.messages:
-            parts.append(message.content)
-            parts.extend(json.dumps(c.arguments) for c in message.tool_calls)
-        parts.extend(json.dumps(asdict(t)) for t in self.tools or [])
-        return "\n".join(p for p in parts if p)
 
 
 @dataclass
@@ -143,8 +128,7 @@ class FallbackStrategy(PromptAsChat):
         self._shared = _shared
         self.gate = _shared.gate
         self._predicate = _predicate
-        self._retry_policy: tenacity.Retrying | None = None  # built on the first call
-        self._backoff: Callable[[tenacity.RetryCallState], float] = lambda state: 0.0
+        self._retrying = RetryPolicy(self.config, sleep, self.gate.is_cooling, self._waiting)
 
     # -- shared state ------------------------------------------------------------------------
     @property
@@ -266,24 +250,21 @@ class FallbackStrategy(PromptAsChat):
 
     def chat(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[Message] | ChatRequest | None = None,
         tools: Sequence[ToolSpec] | None = None,
         *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
         provider_names: Sequence[str] | None = None,
+        request: ChatRequest | None = None,
+        **options: Any,
     ) -> ProviderResult:
         """One assistant turn from the first provider and model that can give it.
 
-        Raises :class:`AllProvidersFailedError` naming, per provider, why it was skipped
-        or how it failed.
+        Takes what :meth:`BaseAIProvider.chat` takes (a conversation and the
+        :class:`ChatRequest` options, or a request), and ``provider_names`` to walk instead
+        of the configured chain. Raises :class:`AllProvidersFailedError` naming, per
+        provider, why it was skipped or how it failed.
         """
-        request = _Request(
-            messages, tools, system_prompt, max_tokens, temperature, timeout, working_dir
-        )
+        walk = _Walk(ChatRequest.build(messages, tools, request, **options))
         start = len(self.events)
         attempts: list[ProviderAttempt] = []
         for name in self.chain(provider_names):
@@ -293,7 +274,7 @@ class FallbackStrategy(PromptAsChat):
                 self._event("skip", name, None, skipped.error_kind, message=skipped.reason)
             if provider is None:
                 continue
-            result = self._try_provider(provider, request, attempts)
+            result = self._try_provider(provider, walk, attempts)
             if result is not None:
                 result.metadata["fallback_events"] = [e.to_dict() for e in self.events[start:]]
                 return result
@@ -309,7 +290,7 @@ class FallbackStrategy(PromptAsChat):
         return self._shared.models[key]
 
     def _try_provider(
-        self, provider: BaseAIProvider, request: _Request, attempts: list[ProviderAttempt]
+        self, provider: BaseAIProvider, walk: _Walk, attempts: list[ProviderAttempt]
     ) -> ProviderResult | None:
         """Its models in order; None (and the reason in ``attempts``) if none answered."""
         name, outcomes = provider.name, []
@@ -321,10 +302,10 @@ class FallbackStrategy(PromptAsChat):
             if index:
                 self._event("switch", name, model, errors[-1].kind, message="next model")
             try:
-                return self._retrying(self._call_once, candidate, request)
+                return self._retrying(self._call_once, candidate, walk)
             except ProviderError as err:
                 errors.append(err)
-                calls = request.calls.get((name, candidate.model), 0)
+                calls = walk.calls.get((name, candidate.model), 0)
                 tried = f" ({calls} calls)" if calls > 1 else ""
                 outcomes.append(f"{candidate.model}: {err.describe()}{tried}")
                 retry_at, next_model = self.gate.after_failure(candidate, err)
@@ -343,82 +324,37 @@ class FallbackStrategy(PromptAsChat):
         self._event("switch", name, None, kind, message="next provider")
         return None
 
-    # -- retries (tenacity) ------------------------------------------------------------------
-    def _retrying(self, call: Callable[..., Any], *args: Any) -> Any:
-        """``call(*args)`` under the retry policy; tenacity is imported on the first call
-        only, so a daemon that idles (or a command that never calls a model) never loads it."""
-        if self._retry_policy is None:
-            import tenacity
-
-            self._backoff = tenacity.wait_exponential_jitter(
-                initial=self.config.retry_delay,
-                max=self.config.max_retry_delay,
-                jitter=self.config.retry_delay,
-            )
-            self._retry_policy = tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(self.config.retry_attempts),
-                wait=self._wait,
-                retry=tenacity.retry_if_exception(self._should_retry),
-                sleep=self.sleep,
-                before_sleep=self._before_sleep,
-                reraise=True,
-            )
-        return self._retry_policy(call, *args)
-
-    def _should_retry(self, exc: BaseException) -> bool:
-        if not isinstance(exc, ProviderError) or not exc.retryable:
-            return False
-        return exc.provider is None or not self.gate.is_cooling(exc.provider)
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        """Backoff with jitter, at least the server's Retry-After, at most max_retry_delay."""
-        err = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(err, "retry_after", None) or 0.0
-        return min(max(retry_after, self._backoff(state)), self.config.max_retry_delay)
-
-    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        err = state.outcome.exception() if state.outcome else None
-        provider, _ = state.args
-        wait = state.upcoming_sleep
-        kind = err.kind if isinstance(err, ProviderError) else None
+    def _waiting(self, provider: BaseAIProvider, err: ProviderError | None, wait: float) -> None:
+        kind = err.kind if err is not None else None
         self._event("wait", provider.name, provider.model, kind, wait, f"retry in {wait:.1f}s")
 
     # -- one call -------------------------------------------------------------------------------
-    def _worst_case(self, provider: BaseAIProvider, request: _Request) -> float:
+    def _worst_case(self, provider: BaseAIProvider, walk: _Walk) -> float:
         """Counted input plus the whole output allowance, at the model's prices."""
         if self.cost_tracker is None or provider.is_free:
             return 0.0
         key = (provider.name, provider.model)
-        if key not in request.worst_cases:
-            output = request.max_tokens or provider.max_output_tokens()
-            input_tokens = provider.count_tokens(request.text())
-            request.worst_cases[key] = provider.worst_case_cost(input_tokens, output)
-        return request.worst_cases[key]
+        if key not in walk.worst_cases:
+            output = walk.request.max_tokens or provider.max_output_tokens()
+            input_tokens = provider.count_tokens(walk.request.text())
+            walk.worst_cases[key] = provider.worst_case_cost(input_tokens, output)
+        return walk.worst_cases[key]
 
-    def _call_once(self, provider: BaseAIProvider, request: _Request) -> ProviderResult:
-        """One call: admitted by the gate (budget, quotas, rpm), made, and accounted for."""
-        ttl = 2 * (request.timeout or provider.settings.timeout) + 60
-        amount = self._worst_case(provider, request)
+    def _call_once(self, provider: BaseAIProvider, walk: _Walk) -> ProviderResult:
+        """One call: admitted by the gate (budget, quotas, rpm), made, and accounted for.
+
+        The provider classifies its own errors (``BaseAIProvider.complete``)."""
+        ttl = 2 * (walk.request.timeout or provider.settings.timeout) + 60
+        amount = self._worst_case(provider, walk)
         reservation = self.gate.admit(provider, amount, self.task_id, ttl)
         key = (provider.name, provider.model)
-        request.calls[key] = request.calls.get(key, 0) + 1
-        self._event("attempt", provider.name, provider.model, message=f"call {request.calls[key]}")
+        walk.calls[key] = walk.calls.get(key, 0) + 1
+        self._event("attempt", provider.name, provider.model, message=f"call {walk.calls[key]}")
         try:
-            result = provider.chat(
-                request.messages,
-                request.tools,
-                system_prompt=request.system_prompt,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                timeout=request.timeout,
-                working_dir=request.working_dir,
-            )
-        except Exception as exc:
-            err = classify(exc, provider=provider.name, model=provider.model)
+            result = provider.complete(walk.request)
+        except ProviderError as err:
             self.gate.failed(provider, err, reservation)
-            if err is exc:
-                raise
-            raise err from exc
+            raise
         except BaseException:
             self.gate.release(reservation)
             raise

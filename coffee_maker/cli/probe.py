@@ -62,7 +62,8 @@ def can_list_models(provider: BaseAIProvider) -> bool:
 
 def describe_error(exc: BaseException, provider: str | None = None) -> tuple[str, str]:
     """``(kind, message)`` in the error taxonomy's words, for any exception."""
-    from coffee_maker.ai_providers.errors import ProviderError, classify
+    from coffee_maker.ai_providers.classification import classify
+    from coffee_maker.ai_providers.errors import ProviderError
 
     error = exc if isinstance(exc, ProviderError) else classify(exc, provider=provider)
     status = f"HTTP {error.status_code}: " if error.status_code else ""

@@ -1,4 +1,4 @@
-"""Scripted model turns shared by the vendor fakes (OpenAI, Gemini, Ollama).
+"""Scripted model turns shared by the vendor fakes (OpenAI; Anthropic, Gemini, Ollama in tests).
 
 A test scripts what the "model" says in provider-neutral terms — text, tool calls,
 usage — and each vendor fake renders it in its own wire format, as JSON or as a stream

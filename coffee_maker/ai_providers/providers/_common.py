@@ -27,7 +27,7 @@ from coffee_maker.ai_providers.base import (
 from coffee_maker.ai_providers.tokens import count_tokens
 
 if TYPE_CHECKING:
-    from coffee_maker.ai_providers.base import BaseAIProvider
+    from coffee_maker.ai_providers.base import BaseAIProvider, ChatRequest
     from coffee_maker.ai_providers.provider_config import ProviderSettings
 
 
@@ -105,16 +105,14 @@ def normalise_stop(raw: str | None, table: Mapping[str, str], has_tool_calls: bo
     return stop
 
 
-def estimate_usage(
-    messages: Sequence[Message], system_prompt: str | None, draft: Draft
-) -> dict[str, int]:
+def estimate_usage(request: ChatRequest, draft: Draft) -> dict[str, int]:
     """Token counts from the text itself, for a vendor that reported none."""
 
     def size(text: str) -> int:
         return count_tokens(text, draft.model)
 
-    prompt = size(system_prompt or "")
-    for message in messages:
+    prompt = size(request.system_prompt or "")
+    for message in request.messages:
         prompt += size(message.content)
         prompt += sum(size(json.dumps(c.arguments)) + size(c.name) for c in message.tool_calls)
     output = size(draft.content)
@@ -126,14 +124,13 @@ def finish(
     provider: BaseAIProvider,
     draft: Draft,
     stop_table: Mapping[str, str],
-    messages: Sequence[Message],
-    system_prompt: str | None,
+    request: ChatRequest,
 ) -> ProviderResult:
     """The :class:`ProviderResult` for a decoded reply, priced at the model that answered."""
     metadata: dict[str, Any] = {"raw_stop_reason": draft.raw_stop}
     usage = draft.usage
     if usage is None:
-        usage = estimate_usage(messages, system_prompt, draft)
+        usage = estimate_usage(request, draft)
         metadata["usage_estimated"] = True
     bad_calls = [c.id for c in draft.tool_calls if ARGUMENTS_ERROR in c.arguments]
     if bad_calls:

@@ -29,17 +29,14 @@ from typing import Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
-    ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import (
-    ProviderTimeoutError,
-    UnknownProviderError,
-    classify_cli_json,
-)
+from coffee_maker.ai_providers.classification import classify_cli_json
+from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
 from coffee_maker.ai_providers.providers.claude_provider import normalise_stop_reason
 from coffee_maker.secrets import redact_text, register_secret_value, scrubbed_environ
 
@@ -77,6 +74,7 @@ class ClaudeCLIProvider(BaseAIProvider):
     provider_type = "claude-cli"
     default_api_key_env = "ANTHROPIC_API_KEY"
     default_capabilities = frozenset({ProviderCapability.TEXT, ProviderCapability.AGENTIC})
+    bounded_io = False  # a subprocess: its own timeout kills the whole process group
 
     def binary(self) -> str | None:
         """The CLI's full path: ``cli_path`` if it is a path, else looked up on PATH."""
@@ -97,23 +95,13 @@ class ClaudeCLIProvider(BaseAIProvider):
         )
 
     # -- calls -----------------------------------------------------------------------------
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
-    ) -> ProviderResult:
+    def _complete(self, request: ChatRequest) -> ProviderResult:
         """Run the CLI on the conversation, in ``working_dir``.
 
         ``tools``, ``max_tokens`` and ``temperature`` are ignored: Claude Code brings its
         own tools and has no options for the others.
         """
-        cwd = Path(working_dir or os.getcwd())
+        cwd = Path(request.working_dir or os.getcwd())
         if not cwd.is_dir():
             raise UnknownProviderError(
                 f"working directory {cwd} does not exist", provider=self.name, model=self.model
@@ -123,11 +111,10 @@ class ClaudeCLIProvider(BaseAIProvider):
             raise UnknownProviderError(
                 self.describe_unavailable(), provider=self.name, model=self.model
             )
-        command = self.command(binary, system_prompt)
-        prompt = flatten_conversation(messages)
-        returncode, stdout, stderr = self._run(
-            command, prompt, cwd, timeout or self.settings.timeout
-        )
+        command = self.command(binary, request.system_prompt)
+        prompt = flatten_conversation(request.messages)
+        timeout = request.timeout or self.settings.timeout
+        returncode, stdout, stderr = self._run(command, prompt, cwd, timeout)
         return self._result(returncode, stdout, stderr)
 
     def command(self, binary: str, system_prompt: str | None = None) -> list[str]:

@@ -17,12 +17,12 @@ every sampling parameter with a 400, and no longer accepts them as arguments.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -30,8 +30,7 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import ServerError, classify
-from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
+from coffee_maker.ai_providers.providers._bounded import bound_client
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.provider_config import ProviderSettings
@@ -137,8 +136,6 @@ class ClaudeProvider(BaseAIProvider):
 
     def __init__(self, settings: ProviderSettings, name: str | None = None) -> None:
         super().__init__(settings, name)
-        self._client: Any = None
-        self._client_lock = threading.Lock()
         if settings.temperature is not None and self.name not in _warned_temperature:
             _warned_temperature.add(self.name)
             log.warning(
@@ -150,59 +147,35 @@ class ClaudeProvider(BaseAIProvider):
     def check_available(self) -> bool:
         return self.api_key() is not None
 
-    def client(self) -> Any:
-        """The SDK client, built on first use (importing ``anthropic`` costs ~0.5 s)."""
-        with self._client_lock:
-            if self._client is None:
-                key = self.require_api_key()
-                import anthropic
-                import httpcore2
+    def _make_client(self) -> Any:
+        key = self.require_api_key()
+        import anthropic
+        import httpcore2
 
-                self._client = anthropic.Anthropic(
-                    api_key=key,
-                    base_url=self.settings.base_url,
-                    max_retries=0,
-                    timeout=self.settings.timeout,
-                    default_headers=self.settings.headers or None,
-                    http_client=bound_client(anthropic.DefaultHttpxClient(), httpcore2),
-                )
-            return self._client
+        return anthropic.Anthropic(
+            api_key=key,
+            base_url=self.settings.base_url,
+            max_retries=0,
+            timeout=self.settings.timeout,
+            default_headers=self.settings.headers or None,
+            http_client=bound_client(anthropic.DefaultHttpxClient(), httpcore2),
+        )
 
     # -- calls -----------------------------------------------------------------------------
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
-    ) -> ProviderResult:
-        request = self.build_request(messages, tools, system_prompt, max_tokens)
-        call_timeout = timeout or self.settings.timeout
-        try:
-            client = self.client()
-            with bounded_call(self, call_timeout):
-                if self.settings.stream:
-                    with client.messages.stream(**request, timeout=call_timeout) as stream:
-                        message = stream.get_final_message()
-                        headers = stream.response.headers
-                else:
-                    raw = client.messages.with_raw_response.create(**request, timeout=call_timeout)
-                    message, headers = raw.parse(), raw.headers
-            return self._result(message, headers)
-        except (AssertionError, AttributeError, TypeError, ValueError) as exc:
-            # A 200 whose body is not a message (a proxy's HTML page, truncated JSON).
-            raise ServerError(
-                f"unexpected response from the Anthropic API ({type(exc).__name__}: {exc})",
-                provider=self.name,
-                model=self.model,
-                cause=exc,
-            ) from exc
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
+    def _complete(self, request: ChatRequest) -> ProviderResult:
+        kwargs = self.build_request(
+            request.messages, request.tools, request.system_prompt, request.max_tokens
+        )
+        timeout = request.timeout or self.settings.timeout
+        client = self.client
+        if self.settings.stream:
+            with client.messages.stream(**kwargs, timeout=timeout) as stream:
+                message = stream.get_final_message()
+                headers = stream.response.headers
+        else:
+            raw = client.messages.with_raw_response.create(**kwargs, timeout=timeout)
+            message, headers = raw.parse(), raw.headers
+        return self._result(message, headers)
 
     def build_request(
         self,
@@ -271,17 +244,9 @@ class ClaudeProvider(BaseAIProvider):
         """
         request = self.build_request(messages, tools, system_prompt)
         request.pop("max_tokens")
-        try:
-            client = self.client()
-            with bounded_call(self):
-                return int(client.messages.count_tokens(**request).input_tokens)
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
+        with self.vendor_call():
+            return int(self.client.messages.count_tokens(**request).input_tokens)
 
     def list_models(self) -> list[str]:
-        try:
-            client = self.client()
-            with bounded_call(self):
-                return [model.id for model in client.models.list()]
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
+        with self.vendor_call():
+            return [model.id for model in self.client.models.list()]

@@ -25,12 +25,13 @@ import base64
 import os
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -38,8 +39,12 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import AuthenticationError, BadRequestError, classify
-from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
+from coffee_maker.ai_providers.errors import (
+    AuthenticationError,
+    BadRequestError,
+    BadResponseError,
+)
+from coffee_maker.ai_providers.providers._bounded import bound_client
 from coffee_maker.ai_providers.providers._common import (
     Draft,
     capabilities_for,
@@ -48,9 +53,6 @@ from coffee_maker.ai_providers.providers._common import (
     tool_names_by_id,
 )
 from coffee_maker.secrets import register_secret_value
-
-if TYPE_CHECKING:
-    from coffee_maker.ai_providers.provider_config import ProviderSettings
 
 PROVIDER_KEY = "gemini"
 FALLBACK_KEY_ENV = "GEMINI_API_KEY"
@@ -171,10 +173,6 @@ class GeminiProvider(BaseAIProvider):
         }
     )
 
-    def __init__(self, settings: ProviderSettings, name: str | None = None) -> None:
-        super().__init__(settings, name)
-        self._client: Any = None  # keep it: a dropped Client closes its connection mid-call
-
     @property
     def capabilities(self) -> frozenset[ProviderCapability]:
         return capabilities_for(self.default_capabilities, self.settings)
@@ -206,10 +204,8 @@ class GeminiProvider(BaseAIProvider):
             return f"neither {self.default_api_key_env} nor {FALLBACK_KEY_ENV} is set"
         return super().describe_unavailable()
 
-    def client(self) -> Any:
-        """The SDK client, built once and kept; no ``retry_options`` (one request per call)."""
-        if self._client is not None:
-            return self._client
+    def _make_client(self) -> Any:
+        """No ``retry_options``: one request per call."""
         import httpcore2
         import httpx2
         from google import genai
@@ -231,57 +227,40 @@ class GeminiProvider(BaseAIProvider):
                 or os.environ.get("GOOGLE_CLOUD_LOCATION")
                 or DEFAULT_VERTEX_LOCATION
             )
-            self._client = genai.Client(
+            return genai.Client(
                 vertexai=True, project=project, location=location, http_options=options
             )
-        else:
-            key = self.api_key()
-            if not key:
-                raise AuthenticationError(self.describe_unavailable(), provider=self.name)
-            register_secret_value(key)
-            self._client = genai.Client(api_key=key, http_options=options)
-        return self._client
+        key = self.api_key()
+        if not key:
+            raise AuthenticationError(self.describe_unavailable(), provider=self.name)
+        register_secret_value(key)
+        return genai.Client(api_key=key, http_options=options)
 
     # -- calls ---------------------------------------------------------------------------
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
-    ) -> ProviderResult:
-        try:
-            from google.genai import types
+    def _complete(self, request: ChatRequest) -> ProviderResult:
+        from google.genai import types
 
-            client = self.client()
-            config = types.GenerateContentConfig(
-                system_instruction=system_prompt or None,
-                tools=to_gemini_tools(types, tools) if tools else None,
-                automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-                max_output_tokens=max_tokens or self.settings.max_tokens,
-                temperature=self.settings.temperature if temperature is None else temperature,
-                http_options=types.HttpOptions(timeout=_millis(timeout or self.settings.timeout)),
+        temperature = request.temperature
+        timeout = request.timeout or self.settings.timeout
+        config = types.GenerateContentConfig(
+            system_instruction=request.system_prompt or None,
+            tools=to_gemini_tools(types, request.tools) if request.tools else None,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            max_output_tokens=request.max_tokens or self.settings.max_tokens,
+            temperature=self.settings.temperature if temperature is None else temperature,
+            http_options=types.HttpOptions(timeout=_millis(timeout)),
+        )
+        contents = to_gemini_contents(types, request.messages, self.model)
+        models = self.client.models
+        if self.settings.stream:
+            chunks = models.generate_content_stream(
+                model=self.model, contents=contents, config=config
             )
-            contents = to_gemini_contents(types, messages, self.model)
-            call_timeout = timeout or self.settings.timeout
-            with bounded_call(self, call_timeout):
-                if self.settings.stream:
-                    chunks = client.models.generate_content_stream(
-                        model=self.model, contents=contents, config=config
-                    )
-                    draft = self._decode(types, list(chunks))
-                else:
-                    response = client.models.generate_content(
-                        model=self.model, contents=contents, config=config
-                    )
-                    draft = self._decode(types, [response])
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
-        return finish(self, draft, STOP_REASONS, messages, system_prompt)
+            draft = self._decode(types, list(chunks))
+        else:
+            response = models.generate_content(model=self.model, contents=contents, config=config)
+            draft = self._decode(types, [response])
+        return finish(self, draft, STOP_REASONS, request)
 
     def _decode(self, types: Any, responses: list[Any]) -> Draft:
         """One reply from a response, or from the chunks of a streamed one (parts in order)."""
@@ -301,6 +280,8 @@ class GeminiProvider(BaseAIProvider):
                 parts.extend(candidate.content.parts)
             if candidate.finish_reason:
                 raw_stop = candidate.finish_reason.value
+        if not parts and raw_stop is None:  # neither an answer nor a reason for none
+            raise BadResponseError("unexpected reply from gemini: no candidate and no block reason")
         text = "".join(p.text for p in parts if p.text and not p.thought)
         calls = [
             ToolCall(
@@ -329,27 +310,18 @@ class GeminiProvider(BaseAIProvider):
         leading user turn and tool declarations are not counted. :meth:`count_tokens`
         stays offline: it sizes the budget reservation made before every call.
         """
-        try:
+        with self.vendor_call():
             from google.genai import types
 
             contents = to_gemini_contents(types, messages, self.model)
             if system_prompt:
-                contents.insert(
-                    0, types.Content(role="user", parts=[types.Part(text=system_prompt)])
-                )
-            client = self.client()
-            with bounded_call(self):
-                counted = client.models.count_tokens(model=self.model, contents=contents)
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
+                system = types.Content(role="user", parts=[types.Part(text=system_prompt)])
+                contents.insert(0, system)
+            counted = self.client.models.count_tokens(model=self.model, contents=contents)
         return int(counted.total_tokens or 0)
 
     def list_models(self) -> list[str]:
         """Model ids from the models API (free), without the ``models/`` prefix."""
-        try:
-            client = self.client()
-            with bounded_call(self):
-                names = [m.name for m in client.models.list() if m.name]
-            return sorted(name.rsplit("/", 1)[-1] for name in names)
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
+        with self.vendor_call():
+            names = [m.name for m in self.client.models.list() if m.name]
+        return sorted(name.rsplit("/", 1)[-1] for name in names)

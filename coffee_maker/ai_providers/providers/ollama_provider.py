@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -21,8 +22,8 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import ErrorKind, ProviderConnectionError, classify
-from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
+from coffee_maker.ai_providers.errors import ErrorKind, ProviderConnectionError
+from coffee_maker.ai_providers.providers._bounded import bound_client
 from coffee_maker.ai_providers.providers._common import (
     RAW_ARGUMENTS,
     Draft,
@@ -35,7 +36,6 @@ from coffee_maker.ai_providers.providers._common import (
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.errors import ProviderError
-    from coffee_maker.ai_providers.provider_config import ProviderSettings
 
 DEFAULT_HOST = "http://localhost:11434"
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
@@ -90,10 +90,6 @@ class OllamaProvider(BaseAIProvider):
         }
     )
 
-    def __init__(self, settings: ProviderSettings, name: str | None = None) -> None:
-        super().__init__(settings, name)
-        self._clients: dict[float, Any] = {}  # by timeout: the SDK sets it per client
-
     @property
     def capabilities(self) -> frozenset[ProviderCapability]:
         return capabilities_for(self.default_capabilities, self.settings)
@@ -114,53 +110,35 @@ class OllamaProvider(BaseAIProvider):
     def cost_of(self, usage: dict[str, int], model: str | None = None) -> float:
         return 0.0
 
-    def client(self, timeout: float | None = None) -> Any:
-        """An SDK client for ``timeout`` (seconds), built once per distinct value."""
-        seconds = float(timeout or self.settings.timeout)
-        if seconds not in self._clients:
-            import httpcore
-            import ollama
+    def _make_client(self) -> Any:
+        """No timeout of the SDK's own: each call's deadline bounds every socket operation
+        (the SDK sets its timeout per client, and a call may ask for another)."""
+        import httpcore
+        import ollama
 
-            headers = dict(self.settings.headers)
-            key = self.api_key()
-            if key:  # ollama.com's hosted models take a key; a local server needs none
-                headers["authorization"] = f"Bearer {key}"
-            client = ollama.Client(host=self.host, timeout=seconds, headers=headers or None)
-            bound_client(client._client, httpcore)  # the SDK takes no client of ours
-            self._clients[seconds] = client
-        return self._clients[seconds]
+        headers = dict(self.settings.headers)
+        key = self.api_key()
+        if key:  # ollama.com's hosted models take a key; a local server needs none
+            headers["authorization"] = f"Bearer {key}"
+        client = ollama.Client(host=self.host, timeout=None, headers=headers or None)
+        bound_client(client._client, httpcore)  # the SDK takes no client of ours
+        return client
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
-    ) -> ProviderResult:
-        options: dict[str, Any] = {"num_predict": max_tokens or self.settings.max_tokens}
+    def _complete(self, request: ChatRequest) -> ProviderResult:
+        options: dict[str, Any] = {"num_predict": request.max_tokens or self.settings.max_tokens}
+        temperature = request.temperature
         temperature = self.settings.temperature if temperature is None else temperature
         if temperature is not None:
             options["temperature"] = temperature
-        seconds = timeout or self.settings.timeout
-        try:
-            client = self.client(timeout)
-            with bounded_call(self, seconds):
-                reply = client.chat(
-                    model=self.model,
-                    messages=to_ollama_messages(messages, system_prompt),
-                    tools=to_ollama_tools(tools) if tools else None,
-                    stream=self.settings.stream,
-                    options=options,
-                )
-                chunks = reply if self.settings.stream else [reply]
-                draft = self._decode(chunks)
-        except Exception as exc:
-            raise self._error(exc) from exc
-        return finish(self, draft, STOP_REASONS, messages, system_prompt)
+        reply = self.client.chat(
+            model=self.model,
+            messages=to_ollama_messages(request.messages, request.system_prompt),
+            tools=to_ollama_tools(request.tools) if request.tools else None,
+            stream=self.settings.stream,
+            options=options,
+        )
+        draft = self._decode(reply if self.settings.stream else [reply])
+        return finish(self, draft, STOP_REASONS, request)
 
     def _decode(self, chunks: Iterable[Any]) -> Draft:
         """A reply from one response, or from the chunks of a streamed one."""
@@ -186,8 +164,9 @@ class OllamaProvider(BaseAIProvider):
             usage=usage,
         )
 
-    def _error(self, exc: Exception) -> ProviderError:
-        error = classify(exc, provider=self.name, model=self.model)
+    def classify_error(self, exc: Exception) -> ProviderError:
+        """A server that is not running says how to start it."""
+        error = super().classify_error(exc)
         if error.kind is ErrorKind.CONNECTION:
             return ProviderConnectionError(
                 f"cannot reach Ollama at {self.host}: start it with `ollama serve`, "
@@ -200,10 +179,6 @@ class OllamaProvider(BaseAIProvider):
 
     def list_models(self) -> list[str]:
         """Models pulled on the server (``GET /api/tags``)."""
-        try:
-            client = self.client()
-            with bounded_call(self):
-                listed = client.list().models
-        except Exception as exc:
-            raise self._error(exc) from exc
+        with self.vendor_call():
+            listed = self.client.list().models
         return sorted(m.model for m in listed if m.model)

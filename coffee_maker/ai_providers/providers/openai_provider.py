@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
+    ChatRequest,
     Message,
     ProviderCapability,
     ProviderResult,
@@ -29,8 +30,8 @@ from coffee_maker.ai_providers.base import (
     ToolSpec,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import UnknownProviderError, classify
-from coffee_maker.ai_providers.providers._bounded import bound_client, bounded_call
+from coffee_maker.ai_providers.errors import BadResponseError
+from coffee_maker.ai_providers.providers._bounded import bound_client
 from coffee_maker.ai_providers.providers._common import (
     Draft,
     arguments_json,
@@ -40,9 +41,6 @@ from coffee_maker.ai_providers.providers._common import (
     synthetic_call_id,
     tool_result_text,
 )
-
-if TYPE_CHECKING:
-    from coffee_maker.ai_providers.provider_config import ProviderSettings
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -129,10 +127,6 @@ class OpenAIProvider(BaseAIProvider):
         {ProviderCapability.TEXT, ProviderCapability.TOOLS, ProviderCapability.STREAMING}
     )
 
-    def __init__(self, settings: ProviderSettings, name: str | None = None) -> None:
-        super().__init__(settings, name)
-        self._client: Any = None
-
     @property
     def capabilities(self) -> frozenset[ProviderCapability]:
         return capabilities_for(self.default_capabilities, self.settings)
@@ -140,82 +134,54 @@ class OpenAIProvider(BaseAIProvider):
     def check_available(self) -> bool:
         return bool(self.api_key())
 
-    def client(self) -> Any:
-        """The SDK client, built once: no SDK retries (FallbackStrategy retries)."""
-        if self._client is None:
-            key = self.require_api_key()
-            import httpcore2
-            import openai
+    def _make_client(self) -> Any:
+        key = self.require_api_key()
+        import httpcore2
+        import openai
 
-            self._client = openai.OpenAI(
-                api_key=key,
-                base_url=self.settings.base_url,
-                max_retries=0,
-                timeout=self.settings.timeout,
-                default_headers=self.settings.headers or None,
-                http_client=bound_client(openai.DefaultHttpxClient(), httpcore2),
-            )
-        return self._client
+        return openai.OpenAI(
+            api_key=key,
+            base_url=self.settings.base_url,
+            max_retries=0,
+            timeout=self.settings.timeout,
+            default_headers=self.settings.headers or None,
+            http_client=bound_client(openai.DefaultHttpxClient(), httpcore2),
+        )
 
-    def build_request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None,
-        system_prompt: str | None,
-        max_tokens: int | None,
-        temperature: float | None,
-        base_url: str,
-    ) -> dict[str, Any]:
+    def build_request(self, request: ChatRequest, base_url: str) -> dict[str, Any]:
         """The ``chat.completions.create`` arguments for one call."""
-        request: dict[str, Any] = {
+        kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": to_openai_messages(messages, system_prompt),
-            max_tokens_field(base_url, self.model): max_tokens or self.settings.max_tokens,
+            "messages": to_openai_messages(request.messages, request.system_prompt),
+            max_tokens_field(base_url, self.model): request.max_tokens or self.settings.max_tokens,
         }
-        if tools:
-            request["tools"] = to_openai_tools(tools)
+        if request.tools:
+            kwargs["tools"] = to_openai_tools(request.tools)
+        temperature = request.temperature
         temperature = self.settings.temperature if temperature is None else temperature
         if temperature is not None and not is_reasoning_model(self.model):
-            request["temperature"] = temperature
+            kwargs["temperature"] = temperature
         if self.settings.stream:
-            request["stream"] = True
-            request["stream_options"] = {"include_usage": True}
-        return request
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
+        return kwargs
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] | None = None,
-        *,
-        system_prompt: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        timeout: float | None = None,
-        working_dir: str | None = None,
-    ) -> ProviderResult:
-        try:
-            client = self.client()
-            request = self.build_request(
-                messages, tools, system_prompt, max_tokens, temperature, str(client.base_url)
-            )
-            call_timeout = timeout or self.settings.timeout
-            with bounded_call(self, call_timeout):
-                if self.settings.stream:
-                    create = client.chat.completions.create
-                    with create(**request, timeout=call_timeout) as stream:
-                        draft = self._collect_stream(stream)
-                else:
-                    completion = client.chat.completions.create(**request, timeout=call_timeout)
-                    draft = self._decode(completion)
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
-        return finish(self, draft, STOP_REASONS, messages, system_prompt)
+    def _complete(self, request: ChatRequest) -> ProviderResult:
+        client = self.client
+        kwargs = self.build_request(request, str(client.base_url))
+        timeout = request.timeout or self.settings.timeout
+        if self.settings.stream:
+            with client.chat.completions.create(**kwargs, timeout=timeout) as stream:
+                draft = self._collect_stream(stream)
+        else:
+            draft = self._decode(client.chat.completions.create(**kwargs, timeout=timeout))
+        return finish(self, draft, STOP_REASONS, request)
 
     def _decode(self, completion: Any) -> Draft:
         choices = getattr(completion, "choices", None)
         if not choices:
-            raise UnknownProviderError(
-                "the reply has no choices (not a chat completion)",
+            raise BadResponseError(
+                "unexpected reply from openai: no choices (not a chat completion)",
                 provider=self.name,
                 model=self.model,
             )
@@ -241,7 +207,9 @@ class OpenAIProvider(BaseAIProvider):
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish_reason = model = usage = None
+        chunks = 0
         for chunk in stream:
+            chunks += 1
             model = chunk.model or model
             usage = chunk.usage or usage
             for choice in chunk.choices or []:
@@ -255,6 +223,8 @@ class OpenAIProvider(BaseAIProvider):
                         slot["name"] = slot["name"] or part.function.name or ""
                         slot["arguments"] += part.function.arguments or ""
                 finish_reason = choice.finish_reason or finish_reason
+        if not chunks:  # a body that is not an event stream (a proxy's page, plain JSON)
+            raise BadResponseError("unexpected reply from openai: the stream carried no chunk")
         tool_calls = [
             ToolCall(
                 id=slot["id"] or synthetic_call_id(),
@@ -267,9 +237,5 @@ class OpenAIProvider(BaseAIProvider):
 
     def list_models(self) -> list[str]:
         """Model ids from ``GET /models`` (free)."""
-        try:
-            client = self.client()
-            with bounded_call(self):
-                return sorted(model.id for model in client.models.list())
-        except Exception as exc:
-            raise classify(exc, provider=self.name, model=self.model) from exc
+        with self.vendor_call():
+            return sorted(model.id for model in self.client.models.list())
