@@ -42,7 +42,7 @@ def escape(text: str) -> str:
 
 def key_state(provider: BaseAIProvider) -> dict[str, Any]:
     """Which variable holds the key and whether it is set (never the value)."""
-    from coffee_maker.cli.env_file import from_env_file
+    from coffee_maker.ai_providers.env_file import from_env_file
 
     env = provider.api_key_env
     present = bool(env and os.environ.get(env))
@@ -53,8 +53,8 @@ def key_state(provider: BaseAIProvider) -> dict[str, Any]:
 
 
 def _provider_rows(config: AppConfig, timeout: float) -> list[dict[str, Any]]:
+    from coffee_maker.ai_providers.probe import Probe, probe_all, with_timeout
     from coffee_maker.ai_providers.provider_factory import ProviderFactory
-    from coffee_maker.cli.probe import Probe, probe_all, with_timeout
 
     factory = ProviderFactory(config=with_timeout(config, timeout))
     providers = {name: factory.create(name) for name in config.providers}
@@ -211,9 +211,7 @@ def switch(args: argparse.Namespace) -> int:
     """Point ``default_provider`` at NAME in the file ``load_config`` would read."""
     from coffee_maker.ai_providers.provider_config import find_config, load_config
     from coffee_maker.cli.config_edit import replace_file_text, set_top_level_scalar
-    from coffee_maker.cli.env_file import load_env_file
 
-    load_env_file()
     path = find_config(args.config, args.repo)
     if path is None:
         raise UsageError(
