@@ -20,6 +20,10 @@ docs/AI_PROVIDERS.md, "What happens when a call fails"):
   does not fit is not made (free providers always fit). After it, the real cost settles the
   reservation. Every call, failed or not, is in the ledger.
 
+A provider is skipped, before any call, for the reason :meth:`FallbackStrategy.usability`
+gives (``usability.py``: its key, a cooldown, a used-up request quota, a spent budget),
+the same words ``--dry-run`` and ``provider status`` show.
+
 Every attempt, wait, switch and skip is a :class:`FallbackEvent` in :attr:`events`, logged,
 and attached to the answer as ``result.metadata["fallback_events"]``. Retries happen here
 only: providers make exactly one HTTP request per call.
