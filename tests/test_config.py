@@ -154,16 +154,13 @@ def test_parse_config_from_data():
     assert config.providers["mine"].type == "openai"
 
 
-def test_the_python_api_reads_the_env_file_as_the_command_line_does(tmp_path, monkeypatch, capsys):
+def test_the_python_api_reads_the_env_file_as_the_command_line_does(tmp_path):
     """``ProviderFactory(config_path=...)`` and ``project-manager`` see the same config: the
     env file's keys fill ``${VAR}``, the overrides and each provider's key check."""
     from coffee_maker.ai_providers import env_file
     from coffee_maker.ai_providers.provider_factory import ProviderFactory
     from coffee_maker.cli.common import load_app_config
 
-    for name in ("ACME_API_KEY", "ACME_URL", "AI_COST_DAILY_LIMIT"):
-        monkeypatch.setenv(name, "")  # recorded as absent, so the test's values are undone
-        monkeypatch.delenv(name)
     env_file.update_env_file(
         env_file.default_env_file(),
         {"ACME_API_KEY": "sk-acme-" + "a" * 24, "ACME_URL": "http://acme.test/v1",

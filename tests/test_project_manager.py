@@ -24,15 +24,6 @@ from coffee_maker.fakes.server import FakeServer, RecordedRequest, Reply
 KEY = "sk-test-" + "k" * 32
 
 
-@pytest.fixture(autouse=True)
-def _restore_environ():
-    """Commands load the env file into os.environ; give the next test the old one back."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 @pytest.fixture
 def openai_fake():
     with FakeOpenAI(api_key=KEY, models=["gpt-a", "gpt-b", "gpt-c"]) as fake:

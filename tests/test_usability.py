@@ -10,7 +10,6 @@ The providers are real OpenAI-SDK providers talking HTTP to one fake vendor.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,14 +30,6 @@ from coffee_maker.fakes.openai import FakeOpenAI
 KEY = "sk-test-" + "u" * 32
 CHAIN = ["cool", "counted", "keyless", "paid", "local"]
 SKIPPED = CHAIN[:-1]
-
-
-@pytest.fixture(autouse=True)
-def _restore_environ():
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture
