@@ -93,7 +93,7 @@ class Usability:
     until: datetime | None = None
     kind: str = "ok"
     enabled: bool = True
-    free: bool = False
+    free: bool | None = None  # looked up only when the budget is spent (exempt if True)
     key: KeyState | None = None
     cooldown: str | None = None  # why, while one runs
     cooldown_until: datetime | None = None
@@ -170,8 +170,6 @@ def explain(
     ``reach`` is a probe already made (see :func:`explain_all`); None: not asked.
     ``fresh=False`` (the chain, about to reserve) reads the budget as the tracker last
     saw it instead of re-reading the ledger: the reservation re-reads it anyway.
-    ``free`` is looked up (a price lookup) when there is a tracker, and only when its
-    budget is spent if ``fresh`` is False: the chain then knows it from the reservation.
     """
     settings = factory.config.providers.get(name)
     try:
@@ -180,8 +178,7 @@ def explain(
         return Usability(name, False, str(exc), kind="config")
     assert settings is not None  # built() refuses a name the config does not have
     spent = _budget(tracker, task_id, fresh) if tracker is not None else None
-    # A price lookup: made when the budget would stop a paid provider, or for a report.
-    free = tracker is not None and (fresh or spent is not None) and provider.is_free
+    free = provider.is_free if spent is not None else None  # a price lookup: when it matters
     key = _key(provider)
     facts: dict[str, Any] = {"enabled": settings.enabled, "free": free, "key": key}
     problems: list[tuple[str, str, datetime | None]] = []  # (kind, reason, until)
