@@ -242,7 +242,7 @@ def explain_all(
         ]
         reaches = probe_all(to_probe, probe_timeout)
         for name, found in offline.items():
-            if found.kind in ("disabled",):
+            if found.kind == "disabled":
                 reaches[name] = Probe("skipped", "disabled")
             elif found.kind in ("unavailable", "key"):
                 reaches[name] = Probe("skipped", factory.built(name).describe_unavailable())
