@@ -37,7 +37,10 @@ def _isolated_environment(tmp_path_factory, monkeypatch):
     from coffee_maker.ai_providers.pricing import reset_price_table
 
     reset_price_table()
+    saved = dict(os.environ)  # reading a config loads the env file into os.environ: undo it
     yield
+    os.environ.clear()
+    os.environ.update(saved)
     reset_price_table()
 
 

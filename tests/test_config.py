@@ -152,3 +152,29 @@ def test_parse_config_from_data():
     )
     assert config.providers["mine"].name == "mine"
     assert config.providers["mine"].type == "openai"
+
+
+def test_the_python_api_reads_the_env_file_as_the_command_line_does(tmp_path):
+    """``ProviderFactory(config_path=...)`` and ``project-manager`` see the same config: the
+    env file's keys fill ``${VAR}``, the overrides and each provider's key check."""
+    from coffee_maker.ai_providers import env_file
+    from coffee_maker.ai_providers.provider_factory import ProviderFactory
+    from coffee_maker.cli.common import load_app_config
+
+    env_file.update_env_file(
+        env_file.default_env_file(),
+        {"ACME_API_KEY": "sk-acme-" + "a" * 24, "ACME_URL": "http://acme.test/v1",
+         "AI_COST_DAILY_LIMIT": "7"},
+    )  # fmt: skip
+    path = write(
+        tmp_path,
+        "providers:\n  acme:\n    type: openai\n    model: m\n    base_url: ${ACME_URL}\n"
+        "    api_key_env: ACME_API_KEY\n",
+    )
+    factory = ProviderFactory(config_path=path)
+    from_cli = load_app_config(str(path))
+    assert factory.config.model_dump() == from_cli.model_dump()
+    assert factory.config.providers["acme"].base_url == "http://acme.test/v1"
+    assert factory.config.cost_controls.daily_limit == 7.0
+    assert factory.get_provider("acme").check_available()  # the key came from the file
+    assert env_file.from_env_file("ACME_API_KEY")

@@ -15,22 +15,13 @@ from pathlib import Path
 import pytest
 from fakes.ollama import FakeOllama
 
+from coffee_maker.ai_providers.env_file import load_env_file, read_env_file, update_env_file
 from coffee_maker.ai_providers.provider_config import BUILTIN_CONFIG
-from coffee_maker.cli.env_file import load_env_file, read_env_file, update_env_file
 from coffee_maker.cli.project_manager import main
 from coffee_maker.fakes.openai import FakeOpenAI
 from coffee_maker.fakes.server import FakeServer, RecordedRequest, Reply
 
 KEY = "sk-test-" + "k" * 32
-
-
-@pytest.fixture(autouse=True)
-def _restore_environ():
-    """Commands load the env file into os.environ; give the next test the old one back."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture
@@ -191,7 +182,7 @@ def test_status_shows_a_persisted_cooldown_and_request_quota(
 
 
 def test_status_reads_keys_from_the_env_file(tmp_path, capsys, openai_fake):
-    from coffee_maker.cli.env_file import default_env_file
+    from coffee_maker.ai_providers.env_file import default_env_file
 
     update_env_file(default_env_file(), {"OPENAI_API_KEY": KEY})
     path = fake_config(tmp_path, openai_fake.url)

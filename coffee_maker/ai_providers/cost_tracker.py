@@ -344,6 +344,22 @@ class CostTracker:
                 )
         return None
 
+    def exhausted(self, task_id: str | None = None, *, fresh: bool = True) -> BudgetExceeded | None:
+        """The first limit with nothing left (spent and reserved reach it), or None: then
+        no paid call of any size fits, and only free providers may run.
+
+        ``fresh=False`` answers from what this tracker last read, without the lock: for a
+        caller about to :meth:`reserve`, which reads the rest and has the last word."""
+        limits = self.controls
+        no_task_limit = task_id is None or limits.per_task_limit is None
+        if limits.daily_limit is None and limits.monthly_limit is None and no_task_limit:
+            return None
+        if not fresh:
+            with self._mutex:
+                return self._limit_problem(1, task_id, self.clock())
+        with self._locked(exclusive=False):
+            return self._limit_problem(1, task_id, self.clock())
+
     def check_cost_limit(self, provider: str, estimated_cost: float) -> bool:
         """False if a call costing ``estimated_cost`` would break a daily or monthly limit."""
         with self._locked(exclusive=False):

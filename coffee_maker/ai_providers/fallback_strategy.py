@@ -21,6 +21,10 @@ docs/AI_PROVIDERS.md, "What happens when a call fails"):
   does not fit is not made (free providers always fit). After it, the real cost settles the
   reservation. Every call, failed or not, is in the ledger.
 
+A provider is skipped, before any call, for the reason :meth:`FallbackStrategy.usability`
+gives (``usability.py``: its key, a cooldown, a used-up request quota, a spent budget),
+the same words ``--dry-run`` and ``provider status`` show.
+
 Every attempt, wait, switch and skip is a :class:`FallbackEvent` in :attr:`events`, logged,
 and attached to the answer as ``result.metadata["fallback_events"]``. Retries happen here
 only: providers make exactly one HTTP request per call. A call's :class:`ChatRequest` is
@@ -53,9 +57,9 @@ from coffee_maker.ai_providers.fallback_events import (
     ProviderAttempt,
 )
 from coffee_maker.ai_providers.fallback_retry import RetryPolicy
-from coffee_maker.ai_providers.provider_config import ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.quotas import ProviderGate, ProviderStateStore, RateLimiter
+from coffee_maker.ai_providers.usability import Usability, explain, explain_all
 from coffee_maker.paths import user_state_dir
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "FallbackEvent",
     "FallbackStrategy",
     "ProviderAttempt",
+    "Usability",
 ]
 
 log = logging.getLogger(__name__)
@@ -180,15 +185,29 @@ class FallbackStrategy(PromptAsChat):
         order = list(dict.fromkeys(n for n in order if n))
         return order if self.config.enabled else order[:1]
 
+    def usability(self, name: str, *, probe_timeout: float | None = None) -> Usability:
+        """Whether ``name`` may be called now, and if not why and until when: the one
+        answer the chain, ``--dry-run`` and ``provider status`` give (``usability.py``).
+        ``probe_timeout``: also ask the vendor (a free model listing) if it answers."""
+        return self.usability_all([name], probe_timeout=probe_timeout)[name]
+
+    def usability_all(
+        self, names: Sequence[str] | None = None, *, probe_timeout: float | None = None
+    ) -> dict[str, Usability]:
+        """:meth:`usability` for each of ``names`` (default: the chain), probes at once."""
+        names = self.chain() if names is None else names
+        return explain_all(
+            names, self.factory, self.gate, self.cost_tracker, self.task_id, probe_timeout
+        )
+
     def _usable(self, name: str) -> tuple[BaseAIProvider | None, ProviderAttempt | None]:
         """The provider, or why it is skipped (``(None, None)``: filtered out silently)."""
-        skipped = self.gate.skip_reason(name)
-        if skipped is not None:
-            return None, skipped
-        try:
-            provider = self.factory.get_provider(name)
-        except ConfigError as exc:
-            return None, ProviderAttempt(name, f"not usable: {exc}", "config")
+        verdict = explain(
+            name, self.factory, self.gate, self.cost_tracker, self.task_id, fresh=False
+        )
+        if not verdict.usable:
+            return None, verdict.attempt()
+        provider = self.factory.built(name)  # usable: configured, enabled, available
         if self._predicate is not None and not self._predicate(provider):
             return None, None
         return provider, None

@@ -1,4 +1,4 @@
-"""The configuration file: its schema, where it is found, ``${VAR}`` and env overrides.
+"""The configuration file: its schema, where it is found, and how it is read and checked.
 
 Every mistake a user can make in the file ends in :class:`ConfigError`, one line naming
 the file and the key (``config/ai_providers.yaml: providers.openai.max_tokens: ...``),
@@ -16,9 +16,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from coffee_maker.ai_providers.config_env import (
+    ConfigError,
+    apply_env_overrides,
+    expand_env,
+    process_environ,
+)
 from coffee_maker.ai_providers.pricing import Price
 from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
-from coffee_maker.errors import UserError
+
+__all__ = [  # ConfigError and the environment's part are re-exported: one import for callers
+    "AppConfig",
+    "ConfigError",
+    "apply_env_overrides",
+    "expand_env",
+    "find_config",
+    "load_config",
+    "parse_config",
+    "process_environ",
+]
 
 ENV_CONFIG = "CODE_DEVELOPER_CONFIG"
 REPO_CONFIG = Path("config") / "ai_providers.yaml"
@@ -58,10 +74,6 @@ DEFAULT_SENSITIVE = [
     "*.p12",
     "*.pfx",
 ]
-
-
-class ConfigError(UserError):
-    """A configuration mistake; ``str()`` is the one line to show the user (exit code 2)."""
 
 
 class _Strict(BaseModel):
@@ -232,30 +244,6 @@ class AppConfig(_Strict):
 
 # -- loading ------------------------------------------------------------------------------
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of the loaded YAML."""
-    if isinstance(value, dict):
-        return {
-            k: expand_env(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [expand_env(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: environment variable {name} is not set")
-
-    return _VAR.sub(substitute, value)
-
 
 def find_config(
     path: str | os.PathLike[str] | None = None,
@@ -263,7 +251,7 @@ def find_config(
     environ: Mapping[str, str] | None = None,
 ) -> Path | None:
     """The config file by the lookup order (README, "Configuration"), or None for defaults."""
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if path:
         candidate = Path(path).expanduser()
         if not candidate.is_file():
@@ -285,45 +273,9 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _bool_env(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={value!r}: expected true or false")
-
-
-def _float_env(name: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected a number of US dollars") from None
-    if number < 0:
-        raise ConfigError(f"{name}={value!r}: must not be negative")
-    return number
-
-
-def apply_env_overrides(config: AppConfig, environ: Mapping[str, str]) -> AppConfig:
-    """The seed's environment variables win over the file."""
-    if environ.get("DEFAULT_AI_PROVIDER"):
-        config.default_provider = environ["DEFAULT_AI_PROVIDER"]
-    if environ.get("AI_PROVIDER_FALLBACK"):
-        config.fallback.enabled = _bool_env("AI_PROVIDER_FALLBACK", environ["AI_PROVIDER_FALLBACK"])
-    if environ.get("AI_COST_DAILY_LIMIT"):
-        config.cost_controls.daily_limit = _float_env(
-            "AI_COST_DAILY_LIMIT", environ["AI_COST_DAILY_LIMIT"]
-        )
-    if environ.get("AI_COST_PER_TASK_LIMIT"):
-        config.cost_controls.per_task_limit = _float_env(
-            "AI_COST_PER_TASK_LIMIT", environ["AI_COST_PER_TASK_LIMIT"]
-        )
-    return config
-
-
 def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = None) -> AppConfig:
     """Validate already-loaded YAML data; errors name ``source`` and the key."""
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -396,7 +348,13 @@ def load_config(
     repo: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> AppConfig:
-    """Find, read, expand, validate and override: the one way to get a config."""
+    """Find, read, expand, validate and override: the one way to get a config.
+
+    Without ``environ``, the process environment after the env file (:func:`process_environ`),
+    so ``${VAR}``, ``CODE_DEVELOPER_CONFIG`` and the overrides read the same keys whoever
+    calls: ``code-developer``, ``project-manager`` or ``ProviderFactory(config_path=...)``.
+    """
+    environ = process_environ() if environ is None else environ
     found = find_config(path, repo, environ)
     if found is None:
         builtin = BUILTIN_CONFIG if BUILTIN_CONFIG.is_file() else PACKAGED_CONFIG

@@ -75,7 +75,8 @@ class ProviderFactory:
         repo: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config if config is not None else load_config(config_path, repo)
-        self._instances: dict[str, BaseAIProvider] = {}
+        self._instances: dict[str, BaseAIProvider] = {}  # checked by get_provider
+        self._built: dict[str, BaseAIProvider] = {}
         self._lock = threading.Lock()
         register_secret_names(
             p.api_key_env for p in self.config.providers.values() if p.api_key_env
@@ -113,6 +114,16 @@ class ProviderFactory:
         register_secret_names([provider.api_key_env] if provider.api_key_env else [])
         return provider
 
+    def built(self, name: str) -> BaseAIProvider:
+        """The one provider object kept for ``name``, built on first use; no check made
+        (a ConfigError only when the config cannot build it at all)."""
+        with self._lock:
+            if name in self._built:
+                return self._built[name]
+        provider = self.create(name)
+        with self._lock:
+            return self._built.setdefault(name, provider)
+
     def get_provider(self, name: str | None = None) -> BaseAIProvider:
         """The configured provider ``name`` (default: ``default_provider``), ready to call."""
         name = name or self.config.default_provider
@@ -124,7 +135,7 @@ class ProviderFactory:
         settings = self.config.providers.get(name)
         if settings is not None and not settings.enabled:
             raise ConfigError(f"{self.source}: providers.{name}.enabled is false")
-        provider = self.create(name)
+        provider = self.built(name)
         problem = self.unavailable_reason(provider)
         if problem:
             raise ConfigError(problem)
@@ -132,15 +143,18 @@ class ProviderFactory:
             return self._instances.setdefault(name, provider)
 
     def unavailable_reason(self, provider: BaseAIProvider) -> str | None:
-        """Why ``provider`` cannot be used right now (offline check), or None."""
+        """Why ``provider`` cannot be used (offline: key, binary, model), or None; the
+        whole answer, cooldowns and budget included, is ``FallbackStrategy.usability``."""
         if provider.check_available():
             return None
         reason = provider.describe_unavailable()
         env = provider.api_key_env
         if env and reason == f"{env} is not set":
+            from coffee_maker.ai_providers.env_file import default_env_file
+
             return (
                 f"{self.source}: providers.{provider.name}.api_key_env: {env} is not set "
-                f"in the environment"
+                f"in the environment or {default_env_file()}"
             )
         return f"{self.source}: providers.{provider.name}: not available ({reason})"
 

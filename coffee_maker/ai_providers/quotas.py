@@ -25,7 +25,6 @@ from coffee_maker.ai_providers.atomic_files import atomic_write, locked
 from coffee_maker.ai_providers.base import BaseAIProvider, ProviderResult, make_usage
 from coffee_maker.ai_providers.cost_tracker import BudgetExceeded, CostTracker
 from coffee_maker.ai_providers.errors import Action, ProviderError, QuotaExhaustedError
-from coffee_maker.ai_providers.fallback_events import ProviderAttempt
 from coffee_maker.ai_providers.ledger import Reservation, day_key, month_key, utc
 from coffee_maker.paths import user_state_dir
 
@@ -120,27 +119,48 @@ class ProviderStateStore:
 
         def change(data: dict[str, Any]) -> Cooldown | None:
             counts = data.setdefault("requests", {}).setdefault(provider, {})
-            used_today = counts.get("daily", 0) if counts.get("day") == day else 0
-            used_month = counts.get("monthly", 0) if counts.get("month") == month else 0
-            midnight = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
-            if daily and used_today >= daily:
-                until = (midnight + timedelta(days=1)).timestamp()
-                return Cooldown(until, f"daily request quota of {daily} used up (UTC day {day})")
-            if monthly and used_month >= monthly:
-                start = (midnight.replace(day=1) + timedelta(days=32)).replace(day=1)
-                return Cooldown(start.timestamp(), f"monthly request quota of {monthly} used up")
-            counts.update(day=day, daily=used_today + 1, month=month, monthly=used_month + 1)
-            return None
+            blocked = _used_up(counts, daily, monthly, now)
+            if blocked is None:
+                used_today, used_month = _used(counts, now)
+                counts.update(day=day, daily=used_today + 1, month=month, monthly=used_month + 1)
+            return blocked
 
         return self._update(change)
 
+    def requests_blocked(
+        self, provider: str, daily: int | None, monthly: int | None
+    ) -> Cooldown | None:
+        """What :meth:`take_request` would refuse now (until when, why), counting nothing."""
+        if not daily and not monthly:
+            return None
+        counts = self._load().get("requests", {}).get(provider, {})
+        return _used_up(counts, daily, monthly, self.clock())
+
     def requests_used(self, provider: str) -> tuple[int, int]:
         """(requests today, requests this month) counted for ``provider``."""
-        counts = self._load().get("requests", {}).get(provider, {})
-        now = self.clock()
-        today = counts.get("daily", 0) if counts.get("day") == day_key(now) else 0
-        month = counts.get("monthly", 0) if counts.get("month") == month_key(now) else 0
-        return today, month
+        return _used(self._load().get("requests", {}).get(provider, {}), self.clock())
+
+
+def _used(counts: dict[str, Any], now: float) -> tuple[int, int]:
+    """(requests today, this month) from a provider's counters, zero for a past period."""
+    today = counts.get("daily", 0) if counts.get("day") == day_key(now) else 0
+    month = counts.get("monthly", 0) if counts.get("month") == month_key(now) else 0
+    return today, month
+
+
+def _used_up(
+    counts: dict[str, Any], daily: int | None, monthly: int | None, now: float
+) -> Cooldown | None:
+    """Until when (the next UTC day or month) a used-up request quota holds, and why."""
+    used_today, used_month = _used(counts, now)
+    midnight = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    if daily and used_today >= daily:
+        until = (midnight + timedelta(days=1)).timestamp()
+        return Cooldown(until, f"daily request quota of {daily} used up (UTC day {day_key(now)})")
+    if monthly and used_month >= monthly:
+        start = (midnight.replace(day=1) + timedelta(days=32)).replace(day=1)
+        return Cooldown(start.timestamp(), f"monthly request quota of {monthly} used up")
+    return None
 
 
 class RateLimiter:
@@ -210,17 +230,6 @@ class ProviderGate:
         self.failures: dict[str, int] = {}
 
     # -- before any call -------------------------------------------------------------------
-    def skip_reason(self, name: str) -> ProviderAttempt | None:
-        """Why ``name`` must not be called now (disabled, cooling down), or None."""
-        if name in self.disabled:
-            return ProviderAttempt(name, f"disabled: {self.disabled[name]}", "auth")
-        cooldown = self.store.cooldown(name)
-        if cooldown is None:
-            return None
-        until = datetime.fromtimestamp(cooldown.until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        reason = f"in cooldown until {until}: {cooldown.reason}"
-        return ProviderAttempt(name, reason, "cooldown", retry_at=cooldown.until)
-
     def is_cooling(self, name: str) -> bool:
         return self.store.cooldown(name) is not None
 

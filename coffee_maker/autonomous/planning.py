@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError
+from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.roadmap import Priority, Roadmap, RoadmapError, Status
 
@@ -79,27 +79,21 @@ def load_base_roadmap(repo: Path, config: AppConfig, fetch: bool = False) -> Roa
 
 
 def provider_chain(iteration: Iteration) -> list[dict[str, Any]]:
-    """The providers the run would try, in order, with why any would be skipped."""
+    """The providers the run would try, in order, with why any would be skipped: the
+    fallback layer's own answer (``FallbackStrategy.usability``), so the plan says what the
+    run will do and what ``project-manager provider status`` says."""
     strategy = iteration.strategy()
     chain = []
-    for name in strategy.chain():
-        settings = iteration.config.providers[name]
-        entry: dict[str, Any] = {"name": name, "models": settings.models, "usable": False}
-        skipped = strategy.gate.skip_reason(name)
-        try:
-            provider = iteration.factory.create(name)
-        except ConfigError as exc:
-            chain.append(entry | {"why": str(exc)})
-            continue
-        entry["free"] = provider.is_free
-        if not settings.enabled:
-            entry["why"] = "enabled: false"
-        elif not provider.check_available():
-            entry["why"] = provider.describe_unavailable()
-        elif skipped is not None:
-            entry["why"] = skipped.reason
-        else:
-            entry["usable"] = True
+    for name, verdict in strategy.usability_all().items():
+        settings = iteration.config.providers.get(name)
+        entry: dict[str, Any] = {
+            "name": name,
+            "models": settings.models if settings else [],
+            "usable": verdict.usable,
+            "free": verdict.free,
+        }
+        if not verdict.usable:
+            entry |= {"why": verdict.reason, "until": verdict.to_dict()["until"]}
         chain.append(entry)
     return chain
 

@@ -94,15 +94,11 @@ def run_guarded(command: Callable[[], int], *, prog: str, verbose: bool = False)
 
 
 def load_app_config(config_path: str | None = None, repo: str | None = None) -> AppConfig:
-    """The config by the contract's lookup, after loading the user's EnvironmentFile.
-
-    Keys written by ``project-manager setup`` live in that file; reading it first means a
-    ``${VAR}`` in the YAML and each provider's key check see what the service will see.
-    """
+    """The config by the usual lookup: :func:`load_config`, imported only when a command
+    needs it (the env file with the keys ``project-manager setup`` wrote is read there,
+    for the command-line programs and the Python API alike)."""
     from coffee_maker.ai_providers.provider_config import load_config
-    from coffee_maker.cli.env_file import load_env_file
 
-    load_env_file()
     return load_config(config_path, repo)
 
 

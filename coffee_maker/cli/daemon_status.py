@@ -34,11 +34,8 @@ def collect_status(repo: Path, config_path: str | None) -> dict[str, Any]:
         current["elapsed_seconds"] = int((datetime.now(UTC) - started).total_seconds())
     tracker = CostTracker(config.cost_controls)
     limits = config.cost_controls
-    priorities, roadmap_error, roadmap_warnings = _priorities(repo, config, state)
     spent = _spent_per_priority(repo, tracker.task_costs())
-    for row in priorities:
-        row["current"] = bool(current) and current.get("priority") == row["id"]
-        row["cost"] = round(spent.get(row["id"], 0.0), 6)
+    priorities, roadmap_error, roadmap_warnings = _priorities(repo, config, state, spent)
     return {
         "repo": str(repo),
         "running": pid is not None,
@@ -84,12 +81,13 @@ def _spent_per_priority(repo: Path, costs: dict[str, float]) -> dict[str, float]
 
 
 def _priorities(
-    repo: Path, config: Any, state: RepoState
+    repo: Path, config: Any, state: RepoState, spent: dict[str, float]
 ) -> tuple[list[dict[str, Any]], str | None, list[str]]:
-    """Each roadmap priority with what the state remembers of it, and which one is next;
+    """Each roadmap priority as the daemon sees it (``priority_view.py``), as plain data;
     then what stopped the roadmap from being read, and the parser's warnings."""
     from coffee_maker.autonomous.git_ops import GitError
     from coffee_maker.autonomous.planning import load_base_roadmap
+    from coffee_maker.autonomous.priority_view import NoteKind, priority_views
     from coffee_maker.autonomous.roadmap import RoadmapError
 
     try:
@@ -98,31 +96,12 @@ def _priorities(
         return [], "; ".join(exc.problems), []
     except GitError as exc:
         return [], str(exc), []
-    upcoming = roadmap.next_planned(skip=lambda p: state.is_skipped(p.id))
     rows = []
-    for p in roadmap:
-        record = state.record(p.id)
-        unmet = [d for d in p.dependencies if not roadmap.is_complete(d)]
-        rows.append(
-            {
-                "id": p.id,
-                "ref": p.ref,  # ID@LINE when several headings share the id
-                "held": p.held,  # why the daemon does not pick it on its own
-                "title": p.title,
-                "status": p.status.value,
-                "next": upcoming is not None and p is upcoming,
-                "waiting_for": unmet,
-                "attempts": record.get("attempts", 0),
-                "last_outcome": record.get("last_outcome"),
-                "last_error": record.get("last_error"),
-                "last_run_at": record.get("last_run_at"),
-                "blocked": bool(record.get("blocked")),
-                "blocked_reason": record.get("blocked_reason"),
-                "branch": record.get("branch"),
-                "pr_url": record.get("pr_url"),
-                "verdict": record.get("verdict"),
-            }
-        )
+    for view in priority_views(roadmap, state, spent):
+        row = view.to_dict()
+        row["next"] = row.pop("is_next")
+        row["current"] = view.note is NoteKind.RUNNING
+        rows.append(row)
     return rows, None, roadmap.warnings
 
 
@@ -135,22 +114,21 @@ def _money(value: float, limit: float | None) -> str:
 
 
 def _note(p: dict[str, Any]) -> str:
-    from rich.markup import escape
-
-    from coffee_maker.autonomous.state import review_note
-
-    if p["current"]:
+    """The note's words here; which note a priority gets is ``priority_view``'s to say.
+    ``p`` has its free text escaped for rich already."""
+    kind = p["note"]
+    if kind == "running":
         return "[bold green]working on it now[/]"
-    if p["blocked"]:
-        return f"[red]blocked: {p['blocked_reason'] or 'too many failures'}[/]"
-    if p["status"] != "Complete" and (note := review_note(p)):
-        return note
-    if p["next"]:
+    if kind == "blocked":
+        return f"[red]blocked: {p['note_text'] or 'too many failures'}[/]"
+    if kind == "awaiting_review":
+        return p["note_text"]
+    if kind == "next":
         return "[bold]next[/]"
-    if p.get("held") and p["status"] == "Planned":
-        return "not picked on its own: " + escape(p["held"][0])
-    if p["waiting_for"] and p["status"] == "Planned":
-        return "waits for " + ", ".join(p["waiting_for"])
+    if kind == "held":
+        return "not picked on its own: " + p["note_text"]
+    if kind == "waiting":
+        return "waits for " + p["note_text"]
     return (p["last_error"] or "")[:120]
 
 
@@ -236,7 +214,7 @@ def _pulls_table(pulls: list[dict[str, Any]]) -> Any:
 def _escaped(p: dict[str, Any]) -> dict[str, Any]:
     from rich.markup import escape
 
-    keys = ("blocked_reason", "last_error", "pr_url", "branch")
+    keys = ("note_text", "last_error")
     return {k: escape(p[k]) if isinstance(p[k], str) else p[k] for k in keys}
 
 

@@ -134,8 +134,8 @@ def _refresh(
     args: argparse.Namespace,
 ) -> bool:
     """Fetch the listings that are missing or stale; True if one that had to be fetched failed."""
+    from coffee_maker.ai_providers.probe import can_list_models, probe_all, with_timeout
     from coffee_maker.ai_providers.provider_factory import ProviderFactory
-    from coffee_maker.cli.probe import can_list_models, probe_all, with_timeout
 
     factory = ProviderFactory(config=with_timeout(config, args.timeout))
     due, failed = [], False

@@ -40,101 +40,63 @@ def escape(text: str) -> str:
 # -- status --------------------------------------------------------------------------------
 
 
-def key_state(provider: BaseAIProvider) -> dict[str, Any]:
-    """Which variable holds the key and whether it is set (never the value)."""
-    from coffee_maker.cli.env_file import from_env_file
-
-    env = provider.api_key_env
-    present = bool(env and os.environ.get(env))
-    source = None
-    if present:
-        source = "env file" if from_env_file(env or "") else "environment"
-    return {"env": env, "present": present, "source": source}
-
-
 def _provider_rows(config: AppConfig, timeout: float) -> list[dict[str, Any]]:
+    """One row per configured provider, from the fallback layer's answer (``usability.py``):
+    the same verdict and reason as the chain's skip and ``code-developer --dry-run``."""
+    from dataclasses import asdict
+
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.ai_providers.fallback_strategy import FallbackStrategy
+    from coffee_maker.ai_providers.probe import with_timeout
     from coffee_maker.ai_providers.provider_factory import ProviderFactory
-    from coffee_maker.cli.probe import Probe, probe_all, with_timeout
 
     factory = ProviderFactory(config=with_timeout(config, timeout))
-    providers = {name: factory.create(name) for name in config.providers}
-    skipped: dict[str, Probe] = {}
-    for name, provider in providers.items():
-        if not config.providers[name].enabled:
-            skipped[name] = Probe("skipped", "disabled")
-        elif not provider.check_available():
-            skipped[name] = Probe("skipped", provider.describe_unavailable())
-    probes = probe_all([p for n, p in providers.items() if n not in skipped], timeout)
-    limits = quota_states(config)
+    strategy = FallbackStrategy(None, factory, CostTracker(config.cost_controls))
+    verdicts = strategy.usability_all(list(config.providers), probe_timeout=timeout)
     rows = []
-    for name, provider in providers.items():
+    for name, verdict in verdicts.items():
         settings = config.providers[name]
-        found = skipped.get(name) or probes[name]
-        quota = limits[name]
+        until = verdict.cooldown_until
         rows.append(
             {
                 "name": name,
                 "default": name == config.default_provider,
                 "enabled": settings.enabled,
                 "type": settings.type,
-                "model": provider.model,
+                "model": factory.built(name).model,
                 "fallback_models": list(settings.fallback_models),
-                "key": key_state(provider),
-                "reachable": found.to_dict(),
-                "cooldown": quota["cooldown"],
-                "requests": quota["requests"],
-                "usable": settings.enabled and found.usable and not _held_back(quota),
+                "key": asdict(verdict.key) if verdict.key else None,
+                "reachable": verdict.reach.to_dict() if verdict.reach else None,
+                "cooldown": {
+                    "until": until.isoformat(timespec="seconds"),
+                    "reason": verdict.cooldown,
+                }
+                if until
+                else None,
+                "requests": asdict(verdict.requests) if verdict.requests else None,
+                "usable": verdict.usable,
+                "usability": verdict.to_dict(),
             }
         )
     return rows
 
 
-def quota_states(config: AppConfig) -> dict[str, dict[str, Any]]:
-    """Cooldowns and request counts as the fallback strategy persisted them."""
-    from datetime import UTC, datetime
-
-    from coffee_maker.ai_providers.quotas import ProviderStateStore
-
-    store = ProviderStateStore()
-    states = {}
-    for name, settings in config.providers.items():
-        state: dict[str, Any] = {"cooldown": None, "requests": None}
-        cooldown = store.cooldown(name)
-        if cooldown:
-            until = datetime.fromtimestamp(cooldown.until, UTC).isoformat(timespec="seconds")
-            state["cooldown"] = {"until": until, "reason": cooldown.reason}
-        if settings.daily_requests or settings.monthly_requests:
-            today, month = store.requests_used(name)
-            state["requests"] = {
-                "today": today,
-                "daily_limit": settings.daily_requests,
-                "this_month": month,
-                "monthly_limit": settings.monthly_requests,
-            }
-        states[name] = state
-    return states
-
-
-def _held_back(quota: dict[str, Any]) -> bool:
-    """In cooldown, or its request quota for today or this month is used up."""
-    requests = quota["requests"] or {}
-    used_up = any(
-        requests.get(limit) and requests[count] >= requests[limit]
-        for count, limit in (("today", "daily_limit"), ("this_month", "monthly_limit"))
-    )
-    return bool(quota["cooldown"]) or used_up
-
-
 def _quota_text(row: dict[str, Any]) -> str:
+    from coffee_maker.ai_providers.usability import when
+
     parts = []
     if row["cooldown"]:
-        until = row["cooldown"]["until"].replace("T", " ").replace("+00:00", " UTC")
+        from datetime import datetime
+
+        until = when(datetime.fromisoformat(row["cooldown"]["until"]))
         parts.append(f"[red]cooling down until {until}: {escape(row['cooldown']['reason'])}[/]")
     requests = row["requests"]
     if requests and requests["daily_limit"]:
         parts.append(f"{requests['today']}/{requests['daily_limit']} requests today")
     if requests and requests["monthly_limit"]:
         parts.append(f"{requests['this_month']}/{requests['monthly_limit']} this month")
+    if requests and requests["rpm"]:
+        parts.append(f"at most {requests['rpm']} a minute")
     return "; ".join(parts) or "-"
 
 
@@ -157,10 +119,12 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK if usable else EXIT_FAILED
 
 
-def _reach_cell(reach: dict[str, Any]) -> str:
+def _reach_cell(reach: dict[str, Any] | None) -> str:
     """A short cell; the details go in the notes under the table, where they fit."""
     from coffee_maker.wording import count_of
 
+    if reach is None:
+        return "-"
     outcome = reach["outcome"]
     text = {
         "ok": f"yes ({count_of(reach['model_count'], 'model')})",
@@ -176,30 +140,31 @@ def _print_status(config: AppConfig, rows: list[dict[str, Any]], usable: bool) -
 
     title = f"Providers ({config.source or 'built-in defaults'})"
     table = Table(title=escape(title), title_justify="left")
-    for column in ("provider", "enabled", "type", "model", "key", "reachable", "cooldown / quota"):
+    columns = ("provider", "usable", "type", "model", "key", "reachable", "cooldown / quota")
+    for column in columns:
         table.add_column(column, overflow="fold")
     notes = []
     for row in rows:
-        key = row["key"]
+        key = row["key"] or {"env": None, "present": False}
         key_text = "not needed"
         if key["env"]:
             key_text = f"{key['env']} " + (f"({key['source']})" if key["present"] else "unset")
-        reach = row["reachable"]
-        if reach["detail"] and reach["outcome"] != "ok" and reach["detail"] != "disabled":
-            notes.append(f"{row['name']}: {reach['detail']}")
+        verdict = row["usability"]
+        if not verdict["usable"]:  # the fallback layer's one line: what to fix, or until when
+            notes.append(f"{row['name']}: not usable: {verdict['reason']}")
         table.add_row(
             escape(row["name"]) + (" (default)" if row["default"] else ""),
-            "yes" if row["enabled"] else "no",
+            "[green]yes[/]" if verdict["usable"] else f"[red]no: {escape(verdict['kind'])}[/]",
             escape(row["type"]),
             escape(row["model"] or "-"),
             f"[green]{key_text}[/]" if key["present"] else key_text,
-            _reach_cell(reach),
+            _reach_cell(row["reachable"]),
             _quota_text(row),
         )
     console = make_console()
     console.print(table)
     for note in notes:
-        console.print(escape(note))
+        console.print(escape(note), soft_wrap=True)  # one line each, whatever the width
     verdict = "[green]usable[/]" if usable else "[red]not usable[/]"
     console.print(f"Default provider {escape(config.default_provider or '(none)')}: {verdict}")
 
@@ -211,9 +176,7 @@ def switch(args: argparse.Namespace) -> int:
     """Point ``default_provider`` at NAME in the file ``load_config`` would read."""
     from coffee_maker.ai_providers.provider_config import find_config, load_config
     from coffee_maker.cli.config_edit import replace_file_text, set_top_level_scalar
-    from coffee_maker.cli.env_file import load_env_file
 
-    load_env_file()
     path = find_config(args.config, args.repo)
     if path is None:
         raise UsageError(

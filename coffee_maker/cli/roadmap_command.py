@@ -16,7 +16,8 @@ from rich.markup import escape
 from coffee_maker.cli.common import EXIT_OK, EXIT_USAGE, error_line, load_app_config
 
 if TYPE_CHECKING:
-    from coffee_maker.autonomous.roadmap import Priority, Roadmap
+    from coffee_maker.autonomous.priority_view import PriorityView
+    from coffee_maker.autonomous.roadmap import Roadmap
     from coffee_maker.autonomous.state import RepoState
 
 _STATUS_STYLE = {"Planned": "cyan", "In Progress": "yellow", "Complete": "green", "Blocked": "red"}
@@ -57,70 +58,62 @@ def _print_tests(config: Any, repo: Path) -> None:
     make_console().print(escape(f"tests: {tests.command or 'none'} ({tests.reason})"))
 
 
-def notes_for(plan: Roadmap, state: RepoState) -> dict[str, str]:
-    """One note per priority that needs one (keyed by ``ref``): next, running, blocked
-    (why), held (why the daemon will not pick it on its own), waiting (on what)."""
-    from coffee_maker.autonomous.roadmap import Status
-    from coffee_maker.autonomous.state import review_note
-
-    following = plan.next_planned(skip=lambda p: state.is_skipped(p.id))
-    current = state.current or {}
+def notes_for(views: list[PriorityView]) -> dict[str, str]:
+    """This command's words for each priority's note (keyed by ``ref``); which note a
+    priority gets is ``priority_view``'s to say, as it is for ``code-developer status``."""
     notes: dict[str, str] = {}
-    for priority in plan:
-        record = state.record(priority.id)
-        if current.get("priority") == priority.id:
-            via = f" with {current['provider']}" if current.get("provider") else ""
-            notes[priority.ref] = f"running: {current.get('step') or 'started'}{via}"
-        elif state.is_blocked(priority.id):
-            reason = record.get("blocked_reason") or "blocked"
-            notes[priority.ref] = f"blocked by the daemon: {reason}"
-        elif priority.status is not Status.COMPLETE and (note := review_note(record)):
-            notes[priority.ref] = note
-        elif priority is following:
-            notes[priority.ref] = "NEXT: the daemon takes this one"
-        elif priority.status is Status.PLANNED and priority.held:
-            notes[priority.ref] = f"held: {priority.held[0]}; run it with --priority"
-        elif priority.status is Status.PLANNED:
-            waiting = [d for d in priority.dependencies if not plan.is_complete(d)]
-            if waiting:
-                notes[priority.ref] = "waiting for " + ", ".join(waiting)
+    for view in views:
+        kind, text = view.note.value, view.note_text
+        if kind == "running":
+            via = f" with {view.running_provider}" if view.running_provider else ""
+            notes[view.ref] = f"running: {view.running_step}{via}"
+        elif kind == "blocked":
+            notes[view.ref] = f"blocked by the daemon: {text or 'blocked'}"
+        elif kind == "awaiting_review":
+            notes[view.ref] = text
+        elif kind == "next":
+            notes[view.ref] = "NEXT: the daemon takes this one"
+        elif kind == "held":
+            notes[view.ref] = f"held: {text}; run it with --priority"
+        elif kind == "waiting":
+            notes[view.ref] = f"waiting for {text}"
     return notes
 
 
 def _print(plan: Roadmap, state: RepoState, path: Path) -> None:
     from rich.table import Table
 
+    from coffee_maker.autonomous.priority_view import priority_views
     from coffee_maker.cli.common import make_console
-
-    notes = notes_for(plan, state)
     from coffee_maker.wording import count_of
+
+    views = priority_views(plan, state)
+    notes = notes_for(views)
 
     title = f"{path}: {count_of(len(plan), 'priority')}"
     table = Table(title=escape(title), title_justify="left")
     for column in ("id", "title", "status", "depends on", "attempts", "note"):
         table.add_column(column, justify="right" if column == "attempts" else "left")
-    for priority in plan:
-        table.add_row(*_cells(priority, state.record(priority.id), notes.get(priority.ref, "")))
+    for view in views:
+        table.add_row(*_cells(view, notes.get(view.ref, "")))
     console = make_console()
     console.print(table)
-    if not any(note.startswith("NEXT") for note in notes.values()):
+    if not any(view.is_next for view in views):
         console.print("Nothing to do: no Planned priority has all its dependencies complete.")
 
 
-def _cells(priority: Priority, record: dict[str, Any], note: str) -> list[str]:
-    status = priority.status.value
-    style = _STATUS_STYLE.get(status, "")
-    attempts = str(record.get("attempts") or 0)
+def _cells(view: PriorityView, note: str) -> list[str]:
+    style = _STATUS_STYLE.get(view.status, "")
     note = escape(note)
     if note.startswith("NEXT"):
         note = f"[bold green]{note}[/]"
     elif note.startswith(("blocked", "held")):
         note = f"[red]{note}[/]"
     return [
-        escape(priority.ref),
-        escape(priority.title),
-        f"[{style}]{status}[/]" if style else status,
-        escape(", ".join(priority.dependencies) or "-"),
-        attempts,
+        escape(view.ref),
+        escape(view.title),
+        f"[{style}]{view.status}[/]" if style else view.status,
+        escape(", ".join(view.dependencies) or "-"),
+        str(view.attempts),
         note,
     ]

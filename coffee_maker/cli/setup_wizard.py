@@ -93,7 +93,7 @@ class Wizard:
     """The interview. ``base`` is the parsed document the answers will be written into."""
 
     def __init__(self, prompter: Prompter, base: dict[str, Any], user_file: bool) -> None:
-        from coffee_maker.cli.env_file import default_env_file, read_env_file
+        from coffee_maker.ai_providers.env_file import default_env_file, read_env_file
 
         self.prompt = prompter
         self.base = base
@@ -192,7 +192,7 @@ class Wizard:
 
     def ask_key(self, env: str) -> str | None:
         """A key to store: typed, or the one in this shell's environment; None: unchanged."""
-        from coffee_maker.cli.env_file import value_problem
+        from coffee_maker.ai_providers.env_file import value_problem
         from coffee_maker.secrets import register_secret_value
 
         inherited = os.environ.get(env) if env not in self.stored else None
@@ -245,9 +245,9 @@ class Wizard:
     # -- checking ---------------------------------------------------------------------------
     def check(self, config: AppConfig, answers: Answers) -> None:
         """Reach each provider now, with the keys just given; report, never stop."""
+        from coffee_maker.ai_providers.probe import probe_all, with_timeout
         from coffee_maker.ai_providers.provider_factory import ProviderFactory
         from coffee_maker.cli.models_command import is_listed
-        from coffee_maker.cli.probe import probe_all, with_timeout
 
         for choice in answers.choices:
             if choice.key_env and choice.key:
@@ -275,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
     """The whole interview, then the env file and the config, then what to do next."""
     from ruamel.yaml import YAML
 
-    from coffee_maker.cli.env_file import update_env_file
+    from coffee_maker.ai_providers.env_file import update_env_file
     from coffee_maker.cli.setup_config import base_document, render_config, validate
 
     target = Path(args.config).expanduser() if args.config else default_config_path()
