@@ -19,7 +19,7 @@ HOME = PACKAGE / "ai_providers" / "atomic_files.py"
 #: (the workspace's jail): a path-based helper cannot keep that guarantee.
 JAILED = PACKAGE / "agent" / "replace_file.py"
 #: One daemon per repository: a non-blocking lock held for the process's life, not a block.
-REPO_LOCK = PACKAGE / "autonomous" / "state.py"
+REPO_LOCK = PACKAGE / "autonomous" / "repo_lock.py"  # the daemon's lifelong lock
 FAKES = PACKAGE / "fakes"
 
 
