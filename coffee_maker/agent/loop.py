@@ -21,10 +21,16 @@ from coffee_maker.agent.edit_blocks import TextProtocol
 from coffee_maker.agent.prompts import AGENTIC_PROMPTS, Prompts, test_hint
 from coffee_maker.agent.protocol import ToolProtocol, TurnOutcome, TurnProtocol
 from coffee_maker.agent.result import AgentResult, Interrupted, Status
-from coffee_maker.agent.test_report import Judgement, TestReport, Verdict
+from coffee_maker.agent.test_report import Verdict
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.transcript import Transcript
-from coffee_maker.agent.verification import TestSuite, Verifier, as_verifier
+from coffee_maker.agent.verification import (
+    TestSuite,
+    Verification,
+    Verifier,
+    as_verifier,
+    result_fields,
+)
 from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.base import (
     BaseAIProvider,
@@ -41,7 +47,6 @@ from coffee_maker.ai_providers.provider_config import AgentSettings
 Model = BaseAIProvider | FallbackStrategy
 #: How a run ended early: status, the limit hit, the error text, when to retry.
 _Ending = tuple[Status | None, str | None, str | None, float | None]
-TEST_TAIL_CHARS = 4000
 LISTING_ENTRIES = 200
 
 
@@ -119,9 +124,7 @@ class Agent:
         self.cost = 0.0
         self.summary = ""
         self.error: str | None = None
-        self.tests: TestReport | None = None
-        self.judgement: Judgement | None = None
-        self.reused_verification = False
+        self.verification: Verification | None = None  # the last, of the workspace as it was
         self._providers: dict[str, None] = {}
         self._events: list[dict[str, Any]] = []
         self._events_seen: dict[int, int] = {}
@@ -196,9 +199,8 @@ class Agent:
             self.summary = attempt(prompt)
             if not self.workspace.changed_files(self._before):
                 return
-            self._verify()
-            judgement, report = self.judgement, self.tests
-            assert judgement is not None
+            verified = self._verify()
+            judgement, report = verified.judgement, verified.report
             if judgement.verdict is not Verdict.NEW_FAILURES or repair == self.settings.max_repairs:
                 return
             assert report is not None
@@ -207,22 +209,19 @@ class Agent:
                 command=self.test_command, output=f"{judgement.text}\n\n{output}", task=task
             )
 
-    def _verify(self) -> None:
+    def _verify(self) -> Verification:
         """The harness's own judgement of the workspace as it is now."""
-        run, reused = self.verifier.current()
-        if run is not None and run.interrupted:
-            raise Interrupted("stop requested while the tests ran")
-        self.tests = run.report if run else None
-        self.judgement = self.verifier.judge(self.tests)
-        self.reused_verification = reused
+        self.verification = verification = self.verifier.verify()
+        judgement, report = verification.judgement, verification.report
         self._record(
             "verification",
             command=self.test_command,
-            reused=reused,
-            verdict=self.judgement.verdict.value,
-            text=self.judgement.text,
-            exit_code=self.tests.exit_code if self.tests else None,
+            reused=verification.reused,
+            verdict=judgement.verdict.value,
+            text=judgement.text,
+            exit_code=report.exit_code if report else None,
         )
+        return verification
 
     def _system(self, prompts: Prompts) -> str:
         system = prompts.system.format(
@@ -400,19 +399,12 @@ class Agent:
     def _result(
         self, status: Status | None, limit: str | None, error: str | None, retry_at: float | None
     ) -> AgentResult:
-        files = self.workspace.changed_files(self._before)
-        if status is None:
-            status = _status(files, self.judgement)
-        report = self.tests
+        fields = result_fields(self.workspace.changed_files(self._before), self.verification)
+        if status is not None:
+            fields["status"] = status
         return AgentResult(
-            status=status,
+            **fields,
             summary=self.summary,
-            files_changed=files,
-            tests_passed=tests_passed_of(self.judgement),
-            test_output_tail=report.output[-TEST_TAIL_CHARS:] if report else "",
-            report=report,
-            judgement=self.judgement,
-            verification_reused=self.reused_verification,
             turns=self.turns,
             usage=self.usage,
             cost=self.cost,
@@ -423,24 +415,3 @@ class Agent:
             limit=limit,
             retry_at=retry_at,
         )
-
-
-def tests_passed_of(judgement: Judgement | None) -> bool | None:
-    """None when nothing ran the tests; else whether the verdict lets the change go."""
-    if judgement is None or judgement.verdict is Verdict.NOT_VERIFIED:
-        return None
-    return judgement.ok
-
-
-def resume_status(judgement: Judgement) -> Status:
-    """The status of changes judged as they are (a resumed branch)."""
-    return _status(["(changed)"], judgement)
-
-
-def _status(files: list[str], judgement: Judgement | None) -> Status:
-    """Only a real pass is a success; a change nobody could verify waits for a person."""
-    if not files:
-        return Status.NO_CHANGES
-    if judgement is None or judgement.verdict is Verdict.NEW_FAILURES:
-        return Status.TESTS_FAILING if judgement else Status.UNVERIFIED
-    return Status.SUCCESS if judgement.ok else Status.UNVERIFIED
