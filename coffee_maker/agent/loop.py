@@ -30,9 +30,9 @@ from coffee_maker.agent.plan import Model, plan_for
 from coffee_maker.agent.prompts import AGENTIC_PROMPTS, Prompts, test_hint
 from coffee_maker.agent.protocol import ToolProtocol, TurnProtocol
 from coffee_maker.agent.result import AgentResult, Status
-from coffee_maker.agent.test_report import Verdict
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.transcript import Transcript
+from coffee_maker.agent.verdict import Verdict
 from coffee_maker.agent.verification import (
     TestSuite,
     Verification,

@@ -25,15 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coffee_maker.agent.repair_excerpt import repair_excerpt
 from coffee_maker.agent.result import Interrupted, Status
-from coffee_maker.agent.test_report import (
-    Judgement,
-    TestReport,
-    Verdict,
-    judge,
-    junit_command,
-    repair_excerpt,
-)
+from coffee_maker.agent.test_report import TestReport, junit_command
+from coffee_maker.agent.verdict import Judgement, Verdict, judge
 
 if TYPE_CHECKING:  # a type only: importing it would load pathspec in an idle daemon
     from coffee_maker.agent.workspace import Workspace
