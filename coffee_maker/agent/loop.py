@@ -71,15 +71,13 @@ class Agent:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.model = model
-        self.should_stop = should_stop
         self.workspace = workspace
         self.settings = settings
         self.verifier = as_verifier(tests, workspace, settings.test_timeout)
         self.test_command = self.verifier.command
-        self.per_task_limit = per_task_limit
         self.transcript_path = Path(transcript_path)
         self.task_id = task_id
-        self.clock = clock
+        self.limits = Limits(settings, per_task_limit, clock, should_stop)
         self.messages: list[Message] = []
         self.turns = 0
         self.usage = make_usage()
@@ -90,7 +88,6 @@ class Agent:
         self._providers: dict[str, None] = {}
         self._events: list[dict[str, Any]] = []
         self._events_seen: dict[int, int] = {}
-        self.limits = Limits(settings, per_task_limit, clock, should_stop)
         self._before: dict[str, str] = {}
         self._transcript: Transcript | None = None
 
