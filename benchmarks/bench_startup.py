@@ -8,8 +8,10 @@ iterations should not hold memory it does not use. This builds a throw-away repo
 - each command's wall time (median and minimum of N runs) and CPU time, and its ratio to
   ``python -c pass`` (the ratio is what to compare across machines and loads);
 - which heavy libraries each command imports (vendor SDKs, GitPython, pydantic, rich...);
-- the resident memory (VmRSS) of ``code-developer`` idling on that repository: all
-  priorities complete, a long interval, GitHub served by the local fake.
+- the resident memory (VmRSS) of ``code-developer`` idling on that repository (all
+  priorities complete, a long interval, GitHub served by the local fake, so the
+  preflight's push check really runs), and its ratio to a sleeping
+  ``python -c "import time; time.sleep(9)"`` measured the same way.
 
 It asserts nothing (``tests/test_startup_imports.py`` holds the structural checks).
 
@@ -128,6 +130,23 @@ def imported(module: str, argv: list[str], fixture: Fixture) -> list[str]:
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
 
+def vm_rss(pid: int) -> int:
+    """A running process's resident memory, in kB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+def sleeping_python_rss() -> int:
+    """VmRSS in kB of an interpreter that imports nothing and sleeps: the floor."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(9)"])
+    try:
+        time.sleep(1.0)
+        return vm_rss(sleeper.pid)
+    finally:
+        sleeper.terminate()
+        sleeper.wait(timeout=30)
+
+
 def idle_daemon_rss(fixture: Fixture, program: str, wait: float = 60.0) -> tuple[int, str]:
     """VmRSS in kB of ``code-developer`` once it says it is idle, and that line."""
     from coffee_maker.fakes.github import FakeGitHub
@@ -149,9 +168,7 @@ def idle_daemon_rss(fixture: Fixture, program: str, wait: float = 60.0) -> tuple
                 idle = [line for line in log.read_text().splitlines() if '"idle: ' in line]
                 if idle:
                     time.sleep(1.0)  # let it settle into its sleep
-                    status = Path(f"/proc/{daemon.pid}/status").read_text()
-                    rss = next(line for line in status.splitlines() if line.startswith("VmRSS"))
-                    return int(rss.split()[1]), json.loads(idle[0])["event"]
+                    return vm_rss(daemon.pid), json.loads(idle[0])["event"]
                 time.sleep(0.2)
             raise RuntimeError(f"the daemon never went idle; its log:\n{log.read_text()}")
         finally:
@@ -203,7 +220,11 @@ def main() -> int:
             print(f"{program} {shown} imports: {', '.join(found) or 'none of them'}")
         if not options.no_daemon:
             rss, line = idle_daemon_rss(fixture, code_developer)
-            print(f"idle daemon VmRSS: {rss / 1024:.1f} MB ({line})")
+            floor = sleeping_python_rss()
+            print(
+                f"idle daemon VmRSS: {rss / 1024:.1f} MB, x{rss / floor:.1f} a sleeping "
+                f"python ({floor / 1024:.1f} MB); {line}"
+            )
     return 0
 
 

@@ -14,6 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "coffee_maker"
 LAYERS = ["ai_providers", "agent", "autonomous", "cli"]  # lowest first
 #: Beside the layers: importable from any of them, importing none.
 SHARED = {"secrets", "logging", "paths", "wording", "errors", "lazy_exports"}
+#: Local stand-ins for remote services: for the tests, and for the CLI's offline demo.
+#: No layer below the CLI may use one (the daemon must never talk to a fake by itself).
+FAKES = "fakes"
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -40,6 +43,8 @@ def violations() -> list[str]:
             continue
         for line, module in imported_modules(path):
             target = layer_of(module)
+            if target == FAKES and own != "cli":
+                wrong.append(f"coffee_maker/{relative}:{line}: {own} imports {module}")
             if target not in LAYERS:
                 continue
             if own in SHARED or LAYERS.index(target) > LAYERS.index(own):
@@ -58,8 +63,13 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
         "def f():\n    from coffee_maker.autonomous.state import RepoState\n"
     )
     (fake / "secrets.py").write_text("import coffee_maker.cli.common\n")
+    (fake / "autonomous").mkdir()
+    (fake / "autonomous" / "demo.py").write_text("from coffee_maker.fakes.github import X\n")
+    (fake / "cli").mkdir()
+    (fake / "cli" / "demo.py").write_text("from coffee_maker.fakes.github import X\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert violations() == [
         "coffee_maker/agent/bad.py:2: agent imports coffee_maker.autonomous.state",
+        "coffee_maker/autonomous/demo.py:1: autonomous imports coffee_maker.fakes.github",
         "coffee_maker/secrets.py:1: secrets imports coffee_maker.cli.common",
     ]

@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from daemon_support import Project, make_project
+from daemon_support import GITHUB_REPO, GITHUB_TOKEN, Project, make_project
+
+from coffee_maker.fakes.github import FakeGitHub
 
 VENDOR_SDKS = ("anthropic", "openai", "google.genai", "ollama")
 #: Never needed to show help or status: the daemon's own machinery.
@@ -120,3 +122,18 @@ def test_the_daemon_loads_no_retry_or_path_matching_machinery_before_it_works() 
     )
     modules = {m.split(".")[0] for m in json.loads(proc.stdout)}
     assert offending(modules, ("tenacity", "pathspec", "regex")) == []
+
+
+def test_the_preflight_asks_github_without_loading_pygithub_into_the_daemon(
+    project: Project,
+) -> None:
+    """A daemon waits for hours after its preflight, and Python never gives back the ~20 MB
+    of PyGithub, requests and cryptography: the push check runs them in a child process,
+    which still asks GitHub (and says what it answered); the daemon loads none of them."""
+    repo = ["--repo", str(project.checkout), "--config", str(project.config)]
+    with FakeGitHub(repos=(GITHUB_REPO,), token=GITHUB_TOKEN) as github:
+        project.write_config("http://127.0.0.1:9", github.url)
+        modules = loaded("code_developer", "--dry-run", *repo, env=project.env())
+        asked = [(r.method, r.path) for r in github.requests]
+    assert ("GET", f"/repos/{GITHUB_REPO}") in asked
+    assert offending(modules, ("github", "requests", "jwt", "cryptography")) == []

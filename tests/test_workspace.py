@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from coffee_maker.agent.commands import truncate_middle
+from coffee_maker.agent.file_access import open_under
 from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.ai_providers.provider_config import AgentSettings
 
@@ -79,7 +80,7 @@ def test_a_symlink_swapped_in_after_the_check_is_not_followed(ws: Workspace, out
     real.unlink()
     real.symlink_to(outside / "loot.txt")
     with pytest.raises(ToolError, match="symbolic link"):
-        ws._open(real, os.O_RDONLY)
+        open_under(ws.root, real, os.O_RDONLY)
 
 
 def test_read_text_numbers_lines_and_honours_ranges(ws: Workspace) -> None:

@@ -13,78 +13,45 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coffee_maker.agent.edit_blocks import TextProtocol
+from coffee_maker.agent.limits import (
+    Ending,
+    Finished,
+    LimitReached,
+    Limits,
+    ProviderGaveUp,
+    Stuck,
+    gave_up,
+)
+from coffee_maker.agent.plan import Model, plan_for
 from coffee_maker.agent.prompts import AGENTIC_PROMPTS, Prompts, test_hint
-from coffee_maker.agent.protocol import ToolProtocol, TurnOutcome, TurnProtocol
-from coffee_maker.agent.result import AgentResult, Interrupted, Status
-from coffee_maker.agent.test_report import Judgement, TestReport, Verdict
+from coffee_maker.agent.protocol import ToolProtocol, TurnProtocol
+from coffee_maker.agent.result import AgentResult, Status
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.transcript import Transcript
-from coffee_maker.agent.verification import TestSuite, Verifier, as_verifier
+from coffee_maker.agent.verdict import Verdict
+from coffee_maker.agent.verification import (
+    TestSuite,
+    Verification,
+    Verifier,
+    as_verifier,
+    result_fields,
+)
 from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.base import (
-    BaseAIProvider,
     Message,
-    ProviderCapability,
     ProviderResult,
     add_usage,
     make_usage,
 )
-from coffee_maker.ai_providers.errors import ErrorKind, ProviderError
+from coffee_maker.ai_providers.errors import ProviderError
 from coffee_maker.ai_providers.fallback_strategy import FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AgentSettings
 
-Model = BaseAIProvider | FallbackStrategy
-#: How a run ended early: status, the limit hit, the error text, when to retry.
-_Ending = tuple[Status | None, str | None, str | None, float | None]
-TEST_TAIL_CHARS = 4000
 LISTING_ENTRIES = 200
-
-
-class AgentExit(Exception):
-    """Ends the work early; :meth:`Agent.run` turns it into the result."""
-
-
-class Finished(AgentExit):
-    def __init__(self, summary: str) -> None:
-        super().__init__("the model finished")
-        self.summary = summary
-
-
-class LimitReached(AgentExit):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class Stuck(AgentExit):
-    """The model repeated the same failing action (or the same toolless reply)."""
-
-
-class ProviderGaveUp(AgentExit):
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def is_agentic(provider: BaseAIProvider) -> bool:
-    return provider.supports_capability(ProviderCapability.AGENTIC)
-
-
-def uses_tools(provider: BaseAIProvider) -> bool:
-    """Native tool calling (a config's ``tool_calling: false`` takes the capability away)."""
-    return provider.supports_capability(ProviderCapability.TOOLS)
-
-
-@dataclass
-class _Plan:
-    agentic: Model | None = None
-    loop: Model | None = None
-    use_tools: bool = True
 
 
 class Agent:
@@ -104,37 +71,30 @@ class Agent:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.model = model
-        self.should_stop = should_stop
         self.workspace = workspace
         self.settings = settings
         self.verifier = as_verifier(tests, workspace, settings.test_timeout)
         self.test_command = self.verifier.command
-        self.per_task_limit = per_task_limit
         self.transcript_path = Path(transcript_path)
         self.task_id = task_id
-        self.clock = clock
+        self.limits = Limits(settings, per_task_limit, clock, should_stop)
         self.messages: list[Message] = []
         self.turns = 0
         self.usage = make_usage()
         self.cost = 0.0
         self.summary = ""
         self.error: str | None = None
-        self.tests: TestReport | None = None
-        self.judgement: Judgement | None = None
-        self.reused_verification = False
+        self.verification: Verification | None = None  # the last, of the workspace as it was
         self._providers: dict[str, None] = {}
         self._events: list[dict[str, Any]] = []
         self._events_seen: dict[int, int] = {}
-        self._repeat: tuple[str | None, int] = (None, 0)
-        self._format_errors = 0
-        self._started = 0.0
         self._before: dict[str, str] = {}
         self._transcript: Transcript | None = None
 
     # -- the run --------------------------------------------------------------------------
     def run(self, task: str) -> AgentResult:
         """Work on ``task`` until verified, out of limits, stuck or out of providers."""
-        self._started = self.clock()
+        self.limits.start()
         if isinstance(self.model, FallbackStrategy):
             self.model.set_task(self.task_id)
         self._before = self.workspace.snapshot()
@@ -142,19 +102,19 @@ class Agent:
             self._record("start", task_id=self.task_id, task=task, test_command=self.test_command)
             try:
                 self._work(task)
-                ended: _Ending = (None, None, None, None)
+                ended: Ending = (None, None, None, None)
             except LimitReached as exc:
                 ended = (Status.LIMIT_REACHED, exc.kind, str(exc), None)
             except Stuck as exc:
                 ended = (Status.LIMIT_REACHED, "stuck", str(exc), None)
             except ProviderGaveUp as exc:
-                ended = self._gave_up(exc.error)
+                ended = gave_up(exc.error)
             result = self._result(*ended)
             self._record("result", result=result)
         return result
 
     def _work(self, task: str) -> None:
-        plan = self._plan()
+        plan = plan_for(self.model)
         if plan.agentic is not None:
             try:
                 self._run_agentic(plan.agentic, task)
@@ -167,26 +127,6 @@ class Agent:
         assert plan.loop is not None
         self._run_loop(plan.loop, task, plan.use_tools)
 
-    def _plan(self) -> _Plan:
-        """Agentic CLI, tool calling or SEARCH/REPLACE text, from the first usable provider."""
-        model = self.model
-        if isinstance(model, BaseAIProvider):
-            if is_agentic(model):
-                return _Plan(agentic=model)
-            return _Plan(loop=model, use_tools=uses_tools(model))
-        usable = model.providers()
-        plan = _Plan()
-        if usable and is_agentic(usable[0]):
-            plan.agentic = model.restricted(is_agentic)
-        rest = [p for p in usable if not is_agentic(p)]
-        if plan.agentic is not None and not rest:
-            return plan
-        # A conversation in one protocol cannot go on in the other: keep to one kind.
-        plan.use_tools = uses_tools(rest[0]) if rest else True
-        wanted = plan.use_tools
-        plan.loop = model.restricted(lambda p: not is_agentic(p) and uses_tools(p) == wanted)
-        return plan
-
     # -- until the tests pass ---------------------------------------------------------------
     def _until_verified(
         self, attempt: Callable[[str], str], prompt: str, prompts: Prompts, task: str
@@ -196,9 +136,8 @@ class Agent:
             self.summary = attempt(prompt)
             if not self.workspace.changed_files(self._before):
                 return
-            self._verify()
-            judgement, report = self.judgement, self.tests
-            assert judgement is not None
+            verified = self._verify()
+            judgement, report = verified.judgement, verified.report
             if judgement.verdict is not Verdict.NEW_FAILURES or repair == self.settings.max_repairs:
                 return
             assert report is not None
@@ -207,22 +146,19 @@ class Agent:
                 command=self.test_command, output=f"{judgement.text}\n\n{output}", task=task
             )
 
-    def _verify(self) -> None:
+    def _verify(self) -> Verification:
         """The harness's own judgement of the workspace as it is now."""
-        run, reused = self.verifier.current()
-        if run is not None and run.interrupted:
-            raise Interrupted("stop requested while the tests ran")
-        self.tests = run.report if run else None
-        self.judgement = self.verifier.judge(self.tests)
-        self.reused_verification = reused
+        self.verification = verification = self.verifier.verify()
+        judgement, report = verification.judgement, verification.report
         self._record(
             "verification",
             command=self.test_command,
-            reused=reused,
-            verdict=self.judgement.verdict.value,
-            text=self.judgement.text,
-            exit_code=self.tests.exit_code if self.tests else None,
+            reused=verification.reused,
+            verdict=judgement.verdict.value,
+            text=judgement.text,
+            exit_code=report.exit_code if report else None,
         )
+        return verification
 
     def _system(self, prompts: Prompts) -> str:
         system = prompts.system.format(
@@ -260,7 +196,7 @@ class Agent:
         )
 
     def _step(self, model: Model, protocol: TurnProtocol, system: str) -> None:
-        self._check_limits()
+        self.limits.check(self.turns, self.cost)
         tools = protocol.tools()
         result = self._call(
             model, lambda: model.chat(list(self.messages), tools, system_prompt=system)
@@ -269,26 +205,7 @@ class Agent:
         outcome = protocol.handle(result)
         for message in outcome.messages:
             self._append(message)
-        self._watch(outcome)
-
-    def _watch(self, outcome: TurnOutcome) -> None:
-        """Raise the early exit this turn calls for, if any."""
-        if outcome.summary is not None:
-            raise Finished(outcome.summary)
-        for key, failed in outcome.attempts:
-            last, count = self._repeat
-            self._repeat = (key, count + 1 if key == last else 1) if failed else (None, 0)
-            if self._repeat[1] >= self.settings.stuck_threshold:
-                raise Stuck(
-                    f"stuck: the same failing action was repeated {self._repeat[1]} times "
-                    f"(agent.stuck_threshold): {key[:200]}"
-                )
-        self._format_errors = self._format_errors + 1 if outcome.format_error else 0
-        if self._format_errors > self.settings.max_format_errors:
-            raise LimitReached(
-                "max_format_errors",
-                f"{self._format_errors} unusable replies in a row (agent.max_format_errors)",
-            )
+        self.limits.watch(outcome)
 
     # -- agentic providers ------------------------------------------------------------------
     def _run_agentic(self, model: Model, task: str) -> None:
@@ -296,9 +213,9 @@ class Agent:
         system = self._system(AGENTIC_PROMPTS)
 
         def attempt(prompt: str) -> str:
-            self._check_limits()
+            self.limits.check(self.turns, self.cost)
             self._append(Message.user(prompt))
-            remaining = max(1.0, self.settings.max_wall_time - (self.clock() - self._started))
+            remaining = self.limits.time_left()
             result = self._call(
                 model,
                 lambda: model.execute_prompt(
@@ -318,26 +235,6 @@ class Agent:
         )
 
     # -- model calls, limits, bookkeeping ---------------------------------------------------
-    def _check_limits(self) -> None:
-        """Runs before every model call: the place where a run may stop early."""
-        if self.should_stop():
-            raise Interrupted("stop requested; the next model call was not started")
-        if self.turns >= self.settings.max_steps:
-            raise LimitReached(
-                "max_steps", f"stopped after {self.turns} model turns (agent.max_steps)"
-            )
-        elapsed = self.clock() - self._started
-        if elapsed >= self.settings.max_wall_time:
-            raise LimitReached(
-                "max_wall_time", f"stopped after {elapsed:.0f} s (agent.max_wall_time)"
-            )
-        if self.per_task_limit is not None and self.cost >= self.per_task_limit:
-            raise LimitReached(
-                "per_task_limit",
-                f"spent ${self.cost:.4f} of the ${self.per_task_limit:.2f} task budget "
-                "(cost_controls.per_task_limit)",
-            )
-
     def _call(self, model: Model, request: Callable[[], ProviderResult]) -> ProviderResult:
         try:
             result = request()
@@ -384,35 +281,15 @@ class Agent:
         if self._transcript is not None:
             self._transcript.write(kind, **fields)
 
-    def _gave_up(self, error: Exception) -> _Ending:
-        """No provider answered. Out of budget is a limit: ``per_task_limit`` when only the
-        task's own budget refused (waiting will not help), else ``budget`` (it resets)."""
-        budget = getattr(error, "budget_exhausted", False) or (
-            getattr(error, "kind", None) == ErrorKind.BUDGET_EXCEEDED
-        )
-        limits = getattr(error, "budget_limits", None) or {getattr(error, "limit", None)}
-        limit = None
-        if budget:
-            limit = "per_task_limit" if limits == {"per_task"} else "budget"
-        status = Status.LIMIT_REACHED if budget else Status.PROVIDER_FAILURE
-        return (status, limit, str(error), getattr(error, "next_retry_at", None))
-
     def _result(
         self, status: Status | None, limit: str | None, error: str | None, retry_at: float | None
     ) -> AgentResult:
-        files = self.workspace.changed_files(self._before)
-        if status is None:
-            status = _status(files, self.judgement)
-        report = self.tests
+        fields = result_fields(self.workspace.changed_files(self._before), self.verification)
+        if status is not None:
+            fields["status"] = status
         return AgentResult(
-            status=status,
+            **fields,
             summary=self.summary,
-            files_changed=files,
-            tests_passed=tests_passed_of(self.judgement),
-            test_output_tail=report.output[-TEST_TAIL_CHARS:] if report else "",
-            report=report,
-            judgement=self.judgement,
-            verification_reused=self.reused_verification,
             turns=self.turns,
             usage=self.usage,
             cost=self.cost,
@@ -423,24 +300,3 @@ class Agent:
             limit=limit,
             retry_at=retry_at,
         )
-
-
-def tests_passed_of(judgement: Judgement | None) -> bool | None:
-    """None when nothing ran the tests; else whether the verdict lets the change go."""
-    if judgement is None or judgement.verdict is Verdict.NOT_VERIFIED:
-        return None
-    return judgement.ok
-
-
-def resume_status(judgement: Judgement) -> Status:
-    """The status of changes judged as they are (a resumed branch)."""
-    return _status(["(changed)"], judgement)
-
-
-def _status(files: list[str], judgement: Judgement | None) -> Status:
-    """Only a real pass is a success; a change nobody could verify waits for a person."""
-    if not files:
-        return Status.NO_CHANGES
-    if judgement is None or judgement.verdict is Verdict.NEW_FAILURES:
-        return Status.TESTS_FAILING if judgement else Status.UNVERIFIED
-    return Status.SUCCESS if judgement.ok else Status.UNVERIFIED

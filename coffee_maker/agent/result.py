@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from coffee_maker.ai_providers.base import make_usage
 
 if TYPE_CHECKING:
-    from coffee_maker.agent.test_report import Judgement, TestReport
+    from coffee_maker.agent.test_report import TestReport
+    from coffee_maker.agent.verdict import Judgement
 
 
 class Interrupted(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffee_maker.agent.result import Interrupted
-from coffee_maker.agent.test_report import Judgement
+from coffee_maker.agent.verdict import Judgement
 from coffee_maker.agent.verification import TestRun, TestSuite, Verifier, as_verifier
 from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.ai_providers.base import ARGUMENTS_ERROR, ToolCall, ToolSpec

@@ -9,6 +9,10 @@ baseline (:func:`judge`), so a failure that was already there is never blamed on
 
 The suite is not run twice for nothing: the last report is kept with a hash of the
 workspace's content, and verification reuses it when no file changed since.
+
+What a verification means for the run's result (its status, ``tests_passed``, the tail
+of the output) is said once, by :func:`result_fields`: for the agent's own run and for a
+branch an earlier run pushed, judged again as it is.
 """
 
 from __future__ import annotations
@@ -19,15 +23,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from coffee_maker.agent.test_report import (
-    Judgement,
-    TestReport,
-    judge,
-    junit_command,
-    repair_excerpt,
-)
+from coffee_maker.agent.repair_excerpt import repair_excerpt
+from coffee_maker.agent.result import Interrupted, Status
+from coffee_maker.agent.test_report import TestReport, junit_command
+from coffee_maker.agent.verdict import Judgement, Verdict, judge
 
 if TYPE_CHECKING:  # a type only: importing it would load pathspec in an idle daemon
     from coffee_maker.agent.workspace import Workspace
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # a type only: importing it would load pathspec in an idle da
 MAX_JUNIT_BYTES = 20_000_000
 #: What every test run gets: no colour codes, no interactive prompts or watchers.
 QUIET_VARIABLES = {"NO_COLOR": "1", "CI": "1", "TERM": "dumb", "PY_COLORS": "0"}
+#: How much of the judged run's output a result carries.
+TEST_TAIL_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,15 @@ class TestSuite:
     timeout: float = 900.0
     reports_dir: Path | None = None  # writable inside the sandbox, outside the worktree
     reason: str = ""  # why this command (shown by --dry-run)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The harness's judgement of the workspace as it was, and the report it judged."""
+
+    report: TestReport | None
+    judgement: Judgement
+    reused: bool = False  # the last run (the model's run_tests) stood for this one
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,15 @@ class Verifier:
     def judge(self, report: TestReport | None) -> Judgement:
         return judge(report, self.baseline, ready_on_preexisting=self.ready_on_preexisting)
 
+    def verify(self) -> Verification:
+        """The workspace as it is now, judged; :class:`Interrupted` when a stop killed
+        the test run (half a run says nothing about the change)."""
+        run, reused = self.current()
+        if run is not None and run.interrupted:
+            raise Interrupted("stop requested while the tests ran")
+        report = run.report if run else None
+        return Verification(report, self.judge(report), reused)
+
     def repair_text(self, judgement: Judgement, report: TestReport, limit: int) -> str:
         """What the model reads after a failed verification: its new failures only."""
         names = judgement.new_failures
@@ -163,3 +184,35 @@ def as_verifier(
     if isinstance(tests, str):
         tests = TestSuite(tests, timeout=timeout)
     return Verifier(tests, workspace)
+
+
+def result_fields(files: list[str], verification: Verification | None) -> dict[str, Any]:
+    """What the changed ``files`` and their verification (None: never verified) say in an
+    :class:`~coffee_maker.agent.result.AgentResult`: its status and test fields."""
+    judgement = verification.judgement if verification else None
+    report = verification.report if verification else None
+    return {
+        "status": status_of(files, judgement),
+        "files_changed": files,
+        "tests_passed": tests_passed_of(judgement),
+        "test_output_tail": report.output[-TEST_TAIL_CHARS:] if report else "",
+        "report": report,
+        "judgement": judgement,
+        "verification_reused": verification.reused if verification else False,
+    }
+
+
+def tests_passed_of(judgement: Judgement | None) -> bool | None:
+    """None when nothing ran the tests; else whether the verdict lets the change go."""
+    if judgement is None or judgement.verdict is Verdict.NOT_VERIFIED:
+        return None
+    return judgement.ok
+
+
+def status_of(files: list[str], judgement: Judgement | None) -> Status:
+    """Only a real pass is a success; a change nobody could verify waits for a person."""
+    if not files:
+        return Status.NO_CHANGES
+    if judgement is None or judgement.verdict is Verdict.NEW_FAILURES:
+        return Status.TESTS_FAILING if judgement else Status.UNVERIFIED
+    return Status.SUCCESS if judgement.ok else Status.UNVERIFIED

@@ -6,13 +6,13 @@ and files the config marks sensitive are refused with a :class:`ToolError`, whos
 goes back to the model as a tool result: a refusal never ends the run.
 
 Files are opened component by component from the root with ``O_NOFOLLOW``, so a symbolic
-link swapped in between the check and the open is refused too.
+link swapped in between the check and the open is refused too
+(:mod:`~coffee_maker.agent.file_access`); the tree is walked as git sees it
+(:mod:`~coffee_maker.agent.tree_walk`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import fnmatch
 import hashlib
 import os
@@ -22,33 +22,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import pathspec
-
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env, truncate_middle
+from coffee_maker.agent.file_access import ToolError, open_under, parent_under, tool_error
 from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.agent.sandbox import Sandbox
+from coffee_maker.agent.tree_walk import walk
 from coffee_maker.agent.write_policy import WritePolicy
 from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 from coffee_maker.wording import count_of
 
-#: Build and test droppings that are never "a file the model changed".
-ALWAYS_IGNORED = pathspec.GitIgnoreSpec.from_lines(
-    ["__pycache__/", "*.py[co]", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/"]
-)
 MAX_FILE_BYTES = 2_000_000
 MAX_LIST_ENTRIES = 1000
 MAX_LINE_CHARS = 300
 #: One search's whole matching budget (CPU seconds), and the longest pattern it takes.
 SEARCH_SECONDS = 5.0
 MAX_PATTERN_CHARS = 1000
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:)")
 
 Snapshot = dict[str, str]
-
-
-class ToolError(Exception):
-    """A refused or failed tool action; ``str()`` is the message the model reads."""
 
 
 class Workspace:
@@ -142,46 +133,12 @@ class Workspace:
             if message:
                 raise ToolError(message)
 
-    # -- opening without following links ----------------------------------------------------
-    def _open(self, real: Path, flags: int, *, make_parents: bool = False) -> int:
-        """An fd for ``real`` opened from the root one component at a time, no symlink followed."""
-        with self._parent(real, make_parents=make_parents) as (fd, name, shown):
-            try:
-                # O_NONBLOCK: a FIFO planted in the tree must not hang the harness on open.
-                return os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=fd)
-            except OSError as exc:
-                raise _tool_error(exc, shown) from None
-
-    @contextlib.contextmanager
-    def _parent(self, real: Path, *, make_parents: bool) -> Iterator[tuple[int, str, str]]:
-        """(fd of the parent directory, file name, path shown) for ``real``, opened from
-        the root one component at a time with ``O_NOFOLLOW``; the fd is closed after."""
-        parts = real.relative_to(self.root).parts
-        if not parts:
-            raise ToolError(". is the workspace directory, not a file")
-        shown = "/".join(parts)
-        fd = os.open(self.root, _DIR_FLAGS)
-        try:
-            for part in parts[:-1]:
-                if make_parents and not _exists_at(part, fd):
-                    os.mkdir(part, 0o755, dir_fd=fd)
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = next_fd
-        except OSError as exc:
-            os.close(fd)
-            raise _tool_error(exc, shown) from None
-        try:
-            yield fd, parts[-1], shown
-        finally:
-            os.close(fd)
-
     # -- files ------------------------------------------------------------------------------
     def read_raw(self, path: str) -> str:
         """The whole text of a file (UTF-8), refusing binary and oversized files."""
         real = self.resolve(path)
         shown = self.relative(real)
-        with os.fdopen(self._open(real, os.O_RDONLY), "rb") as handle:
+        with os.fdopen(open_under(self.root, real, os.O_RDONLY), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise ToolError(f"{shown}: not a regular file")
             data = handle.read(MAX_FILE_BYTES + 1)
@@ -234,14 +191,14 @@ class Workspace:
             data = content.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ToolError(f"{path}: content is not valid Unicode text ({exc.reason})") from None
-        with self._parent(real, make_parents=True) as (dir_fd, name, shown):
+        with parent_under(self.root, real, make_parents=True) as (dir_fd, name, shown):
             try:
                 replace_at(dir_fd, name, data)
             except WriteFailed as exc:
                 message = f"{shown}: writing failed ({exc.strerror}); the file is unchanged"
                 raise ToolError(message) from None
             except OSError as exc:
-                raise _tool_error(exc, shown) from None
+                raise tool_error(exc, shown) from None
         return len(data)
 
     def exists(self, path: str) -> bool:
@@ -319,30 +276,11 @@ class Workspace:
         yield from enumerate(text.splitlines(), start=1)
 
     def _walk(self, directory: Path) -> Iterator[tuple[str, bool]]:
-        ancestors = [] if directory == self.root else [self.root, *_between(self.root, directory)]
-        specs = [(base, spec) for base in ancestors if (spec := _gitignore(base)) is not None]
-        yield from self._walk_dir(directory, specs)
+        """The tree under ``directory``, less .git, sensitive and ignored files."""
+        return walk(self.root, directory, self._hidden)
 
-    def _walk_dir(
-        self, directory: Path, specs: list[tuple[Path, pathspec.PathSpec]]
-    ) -> Iterator[tuple[str, bool]]:
-        if (spec := _gitignore(directory)) is not None:
-            specs = [*specs, (directory, spec)]
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            is_dir = entry.is_dir(follow_symlinks=False)
-            full = Path(entry.path)
-            rel_parts = full.relative_to(self.root).parts
-            if entry.name.lower() == ".git" or self.is_sensitive(rel_parts):
-                continue
-            if _ignored(full, is_dir, specs):
-                continue
-            yield "/".join(rel_parts), is_dir
-            if is_dir:
-                yield from self._walk_dir(full, specs)
+    def _hidden(self, rel_parts: Sequence[str]) -> bool:
+        return rel_parts[-1].lower() == ".git" or self.is_sensitive(rel_parts)
 
     def snapshot(self) -> Snapshot:
         """A content hash of every file that is not ignored, to tell later what changed."""
@@ -388,47 +326,3 @@ class Workspace:
 
     def truncate(self, text: str) -> str:
         return truncate_middle(text, self.output_limit)
-
-
-def _tool_error(exc: OSError, shown: str) -> ToolError:
-    """The model's reading of a failed open or write of ``shown``."""
-    if isinstance(exc, FileNotFoundError):
-        return ToolError(f"{shown}: no such file")
-    if isinstance(exc, IsADirectoryError):
-        return ToolError(f"{shown}: is a directory")
-    if isinstance(exc, NotADirectoryError):
-        return ToolError(f"{shown}: a parent of this path is not a directory")
-    if exc.errno == errno.ELOOP:  # a symbolic link appeared after the check
-        return ToolError(f"{shown}: is a symbolic link; refused")
-    return ToolError(f"{shown}: {exc.strerror}")
-
-
-def _exists_at(name: str, dir_fd: int) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _between(root: Path, directory: Path) -> list[Path]:
-    """The directories strictly between ``root`` and ``directory``, outermost first."""
-    return [d for d in reversed(directory.parents) if root in d.parents]
-
-
-def _gitignore(directory: Path) -> pathspec.PathSpec | None:
-    path = directory / ".gitignore"
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        return pathspec.GitIgnoreSpec.from_lines(path.read_text(errors="replace").splitlines())
-    except (OSError, ValueError):
-        return None
-
-
-def _ignored(full: Path, is_dir: bool, specs: list[tuple[Path, pathspec.PathSpec]]) -> bool:
-    for base, spec in [(None, ALWAYS_IGNORED), *specs]:
-        rel = full.name if base is None else full.relative_to(base).as_posix()
-        if spec.match_file(rel + "/" if is_dir else rel):
-            return True
-    return False

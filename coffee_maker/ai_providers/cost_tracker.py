@@ -26,8 +26,11 @@ that is not a well-formed record (a negative, non-finite or absurd cost or token
 wrong type, an unknown kind): it is never applied, so a poisoned line cannot lift or break
 a budget (the caps are in :mod:`~coffee_maker.ai_providers.ledger_records`).
 
-Money is summed in integer nano-dollars, so totals are exact. Days and months are **UTC**
-(a day runs 00:00-24:00 UTC), for the ledger, the limits and the reports alike.
+The limits themselves (what a reservation may take, the threshold warnings) are
+:mod:`~coffee_maker.ai_providers.budget`'s, asked under the ledger's lock with the totals
+this tracker keeps. Money is summed in integer nano-dollars, so totals are exact. Days
+and months are **UTC** (a day runs 00:00-24:00 UTC), for the ledger, the limits and the
+reports alike.
 """
 
 from __future__ import annotations
@@ -41,13 +44,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from coffee_maker.ai_providers import ledger_checkpoint
 from coffee_maker.ai_providers.base import USAGE_KEYS
-from coffee_maker.ai_providers.errors import BudgetExceededError
+from coffee_maker.ai_providers.budget import (  # noqa: F401  (imported from here too)
+    Budget,
+    BudgetExceeded,
+    money,
+)
 from coffee_maker.ai_providers.ledger import (
     LedgerFile,
     Reservation,
@@ -75,44 +82,6 @@ DEFAULT_RESERVATION_TTL = 3600.0
 CHECKPOINT_EVERY = 1 << 20
 
 
-def money(amount: float) -> str:
-    """USD for people: cents, or four decimals for amounts that are not whole cents < $1."""
-    whole_cents = abs(amount * 100 - round(amount * 100)) < 1e-6
-    return f"${amount:,.2f}" if amount >= 1 or whole_cents else f"${amount:.4f}"
-
-
-class BudgetExceeded(BudgetExceededError):
-    """A call that would break ``limit`` (``per_task``, ``daily`` or ``monthly``).
-
-    Carries the figures so the user sees what was spent, what is held by calls in flight
-    and what this call needed; ``resets_at`` is when a daily/monthly limit frees up again.
-    """
-
-    def __init__(
-        self,
-        limit: str,
-        limit_value: float,
-        spent: float,
-        reserved: float,
-        amount: float,
-        *,
-        provider: str | None = None,
-        model: str | None = None,
-        resets_at: datetime | None = None,
-    ) -> None:
-        self.limit = limit
-        self.limit_value = limit_value
-        self.spent = spent
-        self.reserved = reserved
-        self.amount = amount
-        self.resets_at = resets_at
-        message = (
-            f"cost_controls.{limit}_limit {money(limit_value)} would be exceeded: spent "
-            f"{money(spent)} + reserved {money(reserved)} + this call up to {money(amount)}"
-        )
-        super().__init__(message, provider=provider, model=model, reset_at=resets_at)
-
-
 class CostTracker:
     """Records what calls cost and refuses calls the budget cannot pay for.
 
@@ -132,19 +101,18 @@ class CostTracker:
         clock: Callable[[], float] = time.time,
         checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
-        self.controls = cost_controls or CostControls()
+        self._budget = Budget(cost_controls or CostControls(), clock)
+        self.controls = self._budget.controls
         directory = Path(home) if home is not None else user_state_dir()
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "ledger.jsonl"
         self.clock = clock
         #: Threshold warnings raised by this tracker: {"period", "key", "spent", "limit", ...}.
-        self.warnings: list[dict[str, Any]] = []
-        self._warned: set[tuple[str, str]] = set()
+        self.warnings = self._budget.warnings
         self._totals = Totals()
         self._file = LedgerFile(self.path, directory / "ledger.lock")
         self._checkpoints = ledger_checkpoint.Checkpointer(self.path, checkpoint_every)
         self._mutex = threading.RLock()
-        self._calendar: tuple[float, str, str, datetime, datetime] = (-1.0, "", "", utc(0), utc(0))
         self.refresh()
 
     # -- reading and writing the ledger ---------------------------------------------------
@@ -168,7 +136,7 @@ class CostTracker:
                     self._totals = self._checkpoints.start(self._file)
                 self._ingest()
                 if starting:
-                    self._check_thresholds()
+                    self._budget.check_thresholds(self._totals)
                 yield
             self._checkpoints.maybe_save(self._file, self._totals, self.clock)
 
@@ -181,7 +149,7 @@ class CostTracker:
             except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 log.warning("ledger %s: skipping an invalid record (%s)", self.path, exc)
         if calls:
-            self._check_thresholds()
+            self._budget.check_thresholds(self._totals)
 
     def _append(self, record: dict[str, Any]) -> None:
         """Write a record (the exclusive lock is held), then read it back in.
@@ -196,7 +164,7 @@ class CostTracker:
         if not own:
             self._ingest()
         elif self._totals.apply(record):
-            self._check_thresholds()
+            self._budget.check_thresholds(self._totals)
 
     def _call_record(
         self,
@@ -268,7 +236,7 @@ class CostTracker:
         if reservation.nanos == 0:
             return reservation
         with self._locked(exclusive=True):
-            problem = self._limit_problem(reservation.nanos, task_id, now)
+            problem = self._budget.problem(self._totals, reservation.nanos, task_id, now)
             if problem is not None:
                 problem.provider, problem.model = provider, model
                 raise problem
@@ -303,47 +271,6 @@ class CostTracker:
         with self._locked(exclusive=True):
             self._append(record)
 
-    # -- limits ---------------------------------------------------------------------------
-    def _reserved(self, now: float, task_id: str | None = None) -> int:
-        """Nano-dollars held by live reservations; dead ones (expired, crashed) are dropped."""
-        held = self._totals.reservations
-        for stale in [key for key, r in held.items() if not r.is_live(now)]:
-            del held[stale]
-        return sum(r.nanos for r in held.values() if task_id is None or r.task_id == task_id)
-
-    def _periods(self, now: float) -> list[tuple[str, str, float | None, int, datetime]]:
-        """(name, UTC day/month, limit, spent, when it resets) for the daily and monthly limits."""
-        if self._calendar[0] != now // 86400:  # the keys change once a UTC day: every call asks
-            today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
-            next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-            self._calendar = (now // 86400, day_key(now), month_key(now), today, next_month)
-        _, day, month, today, next_month = self._calendar
-        return [
-            ("daily", day, self.controls.daily_limit, self._totals.days.get(day, 0),
-             today + timedelta(days=1)),
-            ("monthly", month, self.controls.monthly_limit, self._totals.months.get(month, 0),
-             next_month),
-        ]  # fmt: skip
-
-    def _limit_problem(self, nanos: int, task_id: str | None, now: float) -> BudgetExceeded | None:
-        """The first limit ``nanos`` more would break, counting live reservations, or None."""
-        if nanos <= 0:
-            return None
-        reserved = self._reserved(now)
-        checks = [(name, limit, spent, reserved, resets) for name, _, limit, spent, resets
-                  in self._periods(now)]  # fmt: skip
-        if task_id:
-            task_spent, task_held = self._totals.tasks.get(task_id, 0), self._reserved(now, task_id)
-            checks.insert(
-                0, ("per_task", self.controls.per_task_limit, task_spent, task_held, None)
-            )
-        for name, limit, spent, held, resets in checks:
-            if limit is not None and spent + held + nanos > to_nanos(limit):
-                return BudgetExceeded(
-                    name, limit, usd(spent), usd(held), usd(nanos), resets_at=resets
-                )
-        return None
-
     def exhausted(self, task_id: str | None = None, *, fresh: bool = True) -> BudgetExceeded | None:
         """The first limit with nothing left (spent and reserved reach it), or None: then
         no paid call of any size fits, and only free providers may run.
@@ -356,29 +283,15 @@ class CostTracker:
             return None
         if not fresh:
             with self._mutex:
-                return self._limit_problem(1, task_id, self.clock())
+                return self._budget.problem(self._totals, 1, task_id, self.clock())
         with self._locked(exclusive=False):
-            return self._limit_problem(1, task_id, self.clock())
+            return self._budget.problem(self._totals, 1, task_id, self.clock())
 
     def check_cost_limit(self, provider: str, estimated_cost: float) -> bool:
         """False if a call costing ``estimated_cost`` would break a daily or monthly limit."""
+        nanos = to_nanos(estimated_cost)
         with self._locked(exclusive=False):
-            return self._limit_problem(to_nanos(estimated_cost), None, self.clock()) is None
-
-    def _check_thresholds(self) -> None:
-        """Warn once per UTC day / month when spend crosses ``warn_threshold`` of a limit."""
-        threshold = self.controls.warn_threshold
-        for period, key, limit, spent, _ in self._periods(self.clock()):
-            if not limit or (period, key) in self._warned or spent < to_nanos(limit * threshold):
-                continue
-            self._warned.add((period, key))
-            event = {"period": period, "key": key, "spent": usd(spent), "limit": limit}
-            self.warnings.append(event)
-            log.warning(
-                "cost warning: %s spend $%.2f (%s) has reached %d%% of the %s limit $%.2f",
-                period, usd(spent), key, round(threshold * 100), period, limit,
-                extra={"cost_warning": event},
-            )  # fmt: skip
+            return self._budget.problem(self._totals, nanos, None, self.clock()) is None
 
     # -- totals and stats -------------------------------------------------------------------
     def get_daily_cost(self, day: date | None = None) -> float:
@@ -404,7 +317,7 @@ class CostTracker:
     def get_reserved(self) -> float:
         """USD held by calls in flight (any process)."""
         with self._locked(exclusive=False):
-            return usd(self._reserved(self.clock()))
+            return usd(self._budget.reserved(self._totals, self.clock()))
 
     def stats(
         self, since: date | None = None, until: date | None = None, by: str = "provider"

@@ -87,3 +87,22 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def commit_sha(cwd: str | os.PathLike[str], ref: str) -> str | None:
+    """The commit ``ref`` names, or None when it names none."""
+    try:
+        return git_text(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except GitError:
+        return None
+
+
+def git_in_repo(repo: str | os.PathLike[str], *args: str) -> bytes:
+    """``git args`` in ``repo``, where not being a repository is the user's mistake to name."""
+    try:
+        return git_bytes(repo, *args)
+    except GitError as exc:
+        said = str(exc).partition("): ")[2]  # git's own words (a path could quote these)
+        if said.startswith("fatal: not a git repository"):
+            raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
+        raise

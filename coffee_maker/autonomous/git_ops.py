@@ -8,6 +8,10 @@ reading symbolic-ref, ls-remote, fetch into ``refs/remotes``, ``worktree add/rem
 work happens inside a linked worktree of ours (see :func:`worktrees_dir`).
 Branches we create are listed in ``.git/coffee-maker/branches.json``, and only those are
 ever reset or deleted. Pushes never force, and nothing is written to the user's config.
+
+Running git is :mod:`~coffee_maker.autonomous.git_command`'s; asking a remote (fetch,
+``ls-remote``, its default branch, the GitHub repository its URL names) is
+:mod:`~coffee_maker.autonomous.git_remote`'s, whose names are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,22 +25,29 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from coffee_maker.autonomous.git_command import GitError
-from coffee_maker.autonomous.git_command import decoded as _decoded
-from coffee_maker.autonomous.git_command import git_bytes as _git_bytes
+from coffee_maker.autonomous.git_command import commit_sha as _sha
+from coffee_maker.autonomous.git_command import git_in_repo as _in_repo
 from coffee_maker.autonomous.git_command import git_text as _git
+from coffee_maker.autonomous.git_remote import (  # noqa: F401  (git_ops.X, as always)
+    BATCH_ENV,
+    NETWORK_TIMEOUT,
+    PROBE_TIMEOUT,
+    default_branch,
+    fetch_base,
+    fetch_remote_branch,
+    parse_github_repo,
+    remote_default_branch,
+    remote_has_branch,
+    remote_url,
+)
 from coffee_maker.autonomous.state import atomic_write_json, now_iso, process_alive, state_dir
 from coffee_maker.paths import user_state_dir
 from coffee_maker.secrets import redact_text
 
 DEFAULT_IDENTITY = ("coffee-maker", "coffee-maker@localhost")
-NETWORK_TIMEOUT = 300.0  # seconds for fetch and push
-PROBE_TIMEOUT = 30.0  # seconds for a look at the remote (ls-remote) before any work
 BRANCHES_FILE = "branches.json"
-#: Network commands fail instead of waiting for a password nobody will type.
-_BATCH_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
 
 
 @dataclass(frozen=True)
@@ -52,13 +63,6 @@ class Worktree:
         """``git add``/``diff`` arguments that leave the environment's files out."""
         excluded = [f":(exclude,literal){p.rstrip('/')}" for p in self.environment_files]
         return ["--", ".", *excluded]
-
-
-def _sha(cwd: str | os.PathLike[str], ref: str) -> str | None:
-    try:
-        return _git(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except GitError:
-        return None
 
 
 def worktrees_dir(repo: str | os.PathLike[str]) -> Path:
@@ -109,111 +113,6 @@ def branch_name(priority_id: str, slug: str, branch_prefix: str = "coffee-maker/
 
 
 # -- worktrees ---------------------------------------------------------------------------
-
-
-def _in_repo(repo: str | os.PathLike[str], *args: str) -> bytes:
-    """``git args`` in ``repo``, where not being a repository is the user's mistake to name."""
-    try:
-        return _git_bytes(repo, *args)
-    except GitError as exc:
-        said = str(exc).partition("): ")[2]  # git's own words (a path could quote these)
-        if said.startswith("fatal: not a git repository"):
-            raise GitError(f"{repo}: not a git repository (use --repo PATH)") from None
-        raise
-
-
-def _remotes(repo: str | os.PathLike[str]) -> list[str]:
-    return _decoded(_in_repo(repo, "remote")).split()
-
-
-def _has_remote(repo: str | os.PathLike[str], remote: str) -> bool:
-    return remote in _remotes(repo)
-
-
-def _fetch(repo: str | os.PathLike[str], remote: str, branch: str) -> str | None:
-    refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
-    options = ("--no-tags", "--no-write-fetch-head", "--recurse-submodules=no")
-    _git(repo, "fetch", *options, remote, refspec, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
-    return _sha(repo, f"refs/remotes/{remote}/{branch}")
-
-
-def fetch_base(
-    repo: str | os.PathLike[str], base_branch: str, remote: str = "origin"
-) -> str | None:
-    """Update ``refs/remotes/<remote>/<base_branch>``; None when there is no such remote."""
-    return _fetch(repo, remote, base_branch) if _has_remote(repo, remote) else None
-
-
-def fetch_remote_branch(
-    repo: str | os.PathLike[str], branch: str, remote: str = "origin"
-) -> str | None:
-    """The sha of ``branch`` on ``remote`` (fetched into ``refs/remotes``), None if it has none.
-
-    A branch an earlier run pushed must be continued, not replaced: starting the worktree
-    from this commit makes the next push a fast-forward, so no force is ever needed.
-    """
-    if not _has_remote(repo, remote):
-        return None
-    ref = f"refs/heads/{branch}"
-    listed = _git(repo, "ls-remote", remote, ref, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
-    return _fetch(repo, remote, branch) if listed.strip() else None
-
-
-def remote_default_branch(
-    repo: str | os.PathLike[str], remote: str = "origin", timeout: float = PROBE_TIMEOUT
-) -> str | None:
-    """The branch the remote's HEAD names, asked over the network (None: it names none).
-
-    This is also how the remote's reachability is tested: a GitError when it cannot be
-    read (no network, a wrong URL, no credentials), within ``timeout`` seconds.
-    """
-    out = _git(repo, "ls-remote", "--symref", remote, "HEAD", timeout=timeout, env=_BATCH_ENV)
-    for line in out.splitlines():
-        target, _, name = line.partition("\t")
-        if name == "HEAD" and target.startswith("ref: refs/heads/"):
-            return target.removeprefix("ref: refs/heads/")
-    return None
-
-
-def remote_has_branch(
-    repo: str | os.PathLike[str],
-    branch: str,
-    remote: str = "origin",
-    timeout: float = PROBE_TIMEOUT,
-) -> bool:
-    """Whether ``branch`` exists on ``remote`` now (a GitError when it cannot be read)."""
-    ref = f"refs/heads/{branch}"
-    out = _git(repo, "ls-remote", remote, ref, timeout=timeout, env=_BATCH_ENV)
-    return any(line.partition("\t")[2] == ref for line in out.splitlines())
-
-
-def default_branch(repo: str | os.PathLike[str], remote: str = "origin") -> str:
-    """The base branch when ``daemon.base_branch`` is not set: the remote's default branch.
-
-    ``refs/remotes/<remote>/HEAD`` (which ``git clone`` sets) answers without the network;
-    else the remote is asked. A repository without that remote (``project-manager roadmap``
-    on a purely local repository) uses its local ``main``, else ``master``.
-    """
-    if not _has_remote(repo, remote):
-        for name in ("main", "master"):
-            if _sha(repo, f"refs/heads/{name}"):
-                return name
-        raise GitError(
-            f"{repo} has no remote named {remote!r} and no local main or master branch; "
-            "set daemon.base_branch"
-        )
-    try:
-        ref = _git(repo, "symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD")
-    except GitError:  # not set: a repository that was not cloned, or set-head --delete
-        ref = ""
-    if ref.startswith(f"refs/remotes/{remote}/"):
-        return ref.removeprefix(f"refs/remotes/{remote}/")
-    name = remote_default_branch(repo, remote)
-    if name is None:
-        raise GitError(
-            f"remote {remote!r} names no default branch (is it empty?); set daemon.base_branch"
-        )
-    return name
 
 
 def read_file_at(repo: str | os.PathLike[str], commit: str, path: str) -> bytes | None:
@@ -431,7 +330,7 @@ def push_branch(worktree: Worktree | Path, branch: str, remote: str = "origin") 
     path = worktree.path if isinstance(worktree, Worktree) else worktree
     refspec = f"refs/heads/{branch}:refs/heads/{branch}"
     try:
-        _git(path, "push", "--porcelain", remote, refspec, timeout=NETWORK_TIMEOUT, env=_BATCH_ENV)
+        _git(path, "push", "--porcelain", remote, refspec, timeout=NETWORK_TIMEOUT, env=BATCH_ENV)
     except GitError as exc:
         if "[rejected]" in str(exc) or "[remote rejected]" in str(exc):
             raise GitError(
@@ -440,38 +339,6 @@ def push_branch(worktree: Worktree | Path, branch: str, remote: str = "origin") 
                 f"remote branch by hand. git said: {exc}"
             ) from None
         raise
-
-
-# -- GitHub remotes ----------------------------------------------------------------------
-
-
-def remote_url(repo: str | os.PathLike[str], remote: str = "origin") -> str | None:
-    if remote not in _remotes(repo):
-        return None
-    try:
-        return _git(repo, "config", "--get", f"remote.{remote}.url")
-    except GitError:  # a remote with no url (only a pushurl)
-        return None
-
-
-_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^@/:]+):(?P<path>[^/].*)$")
-
-
-def parse_github_repo(url: str) -> str:
-    """``owner/name`` from an https, ssh (``git@host:o/r.git``, ``ssh://``) or GHE remote URL."""
-    url = url.strip()
-    parts = urlsplit(url)
-    scp = _SCP_LIKE.match(url)
-    if parts.scheme in ("https", "http", "ssh", "git", "git+ssh") and parts.hostname:
-        path = parts.path
-    else:
-        path = scp.group("path") if scp else ""
-    segments = [s for s in path.strip("/").removesuffix(".git").split("/") if s]
-    if len(segments) != 2:
-        raise GitError(
-            f"cannot read owner/name from remote URL {redact_text(url)!r}; set github.repo"
-        )
-    return "/".join(segments)
 
 
 # -- what the branch may not carry ---------------------------------------------------------

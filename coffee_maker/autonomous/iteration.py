@@ -19,7 +19,7 @@ from typing import Any
 
 from coffee_maker.agent import AgentResult, Interrupted, Status
 from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
-from coffee_maker.agent.verification import Verifier
+from coffee_maker.agent.verification import Verifier, result_fields
 from coffee_maker.ai_providers.cost_tracker import CostTracker, money
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
@@ -385,24 +385,10 @@ class Iteration:
     ) -> AgentResult:
         """The model changed nothing because an earlier run pushed the work (and was then
         killed, or GitHub failed): judge the branch as it is, so it can be published."""
-        from coffee_maker.agent.loop import resume_status, tests_passed_of
-
         files = git_ops.changed_files(worktree)
         if not files or result.status not in (Status.NO_CHANGES, Status.SUCCESS):
             return result
-        run, _ = verifier.current()
-        if run is not None and run.interrupted:
-            raise Interrupted("stop requested while the tests ran")
-        judgement = verifier.judge(run.report if run else None)
-        return dataclasses.replace(
-            result,
-            status=resume_status(judgement),
-            files_changed=files,
-            tests_passed=tests_passed_of(judgement),
-            test_output_tail=run.report.output[-4000:] if run else "",
-            report=run.report if run else None,
-            judgement=judgement,
-        )
+        return dataclasses.replace(result, **result_fields(files, verifier.verify()))
 
     def _record_failure(
         self, priority_id: str, result: AgentResult | None, branch: str, reason: str, *rest: str

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.autonomous import git_ops, publishing
+from coffee_maker.autonomous import git_ops, publishing, push_check
 from coffee_maker.autonomous.planning import resolve_base_branch
 from coffee_maker.autonomous.pull_requests import PullRequestError
 from coffee_maker.errors import UserError
@@ -167,12 +167,10 @@ def _github(config: AppConfig, repo: Path) -> Iterator[Check]:
     env = config.github.token_env
     yield Check("github token", True, f"${env} is set")
     try:
-        push = publisher.push_access()
+        push = push_check.push_access(publisher)  # PyGithub in a child: the daemon stays small
     except PullRequestError as exc:
         yield Check("github repository", False, str(exc))
         return
-    finally:
-        publisher.close()
     name = publisher.repo_full_name
     yield Check("github repository", True, f"{name} at {publisher.api_url}")
     if push is False:

@@ -6,6 +6,10 @@ GitHub's 422 "already exists" is treated as "someone was faster", not as a failu
 error becomes one :class:`PullRequestError` line that says what to fix, with the token
 redacted. The PR's title and body are rendered by :mod:`coffee_maker.autonomous.pr_body`
 (re-exported here).
+
+PyGithub (with requests, PyJWT and cryptography, ~20 MB resident) is imported when a
+publisher is built, not with this module: a daemon that has nothing to publish, and the
+commands that only name :class:`PullRequestError`, never load it.
 """
 
 from __future__ import annotations
@@ -14,18 +18,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
-from github import Auth, Github, GithubException, GithubRetry
-from github.GithubException import (
-    BadCredentialsException,
-    RateLimitExceededException,
-    UnknownObjectException,
-)
-from github.PullRequest import PullRequest
-from github.Repository import Repository
 
 from coffee_maker.autonomous.pr_body import (  # noqa: F401  (the module's public names)
     BODY_LIMIT,
@@ -37,6 +31,11 @@ from coffee_maker.autonomous.pr_body import (  # noqa: F401  (the module's publi
 from coffee_maker.errors import UserError
 from coffee_maker.logging import get_logger
 from coffee_maker.secrets import redact_text, register_secret_value
+
+if TYPE_CHECKING:
+    from github import Github, GithubException, GithubRetry
+    from github.PullRequest import PullRequest
+    from github.Repository import Repository
 
 log = get_logger(__name__)
 
@@ -95,14 +94,19 @@ class PullRequestPublisher:
         self.owner = repo_full_name.split("/")[0]
         self.api_url = api_url.rstrip("/")
         self.token_env = token_env
+        #: What this publisher was built from: the same publisher can be built again
+        #: elsewhere (``push_check`` asks GitHub from a child process).
+        self.options: dict[str, Any] = {
+            "repo_full_name": repo_full_name,
+            "token": token,
+            "api_url": self.api_url,
+            "timeout": timeout,
+            "token_env": token_env,
+            "retry_backoff": retry_backoff,
+            "throttle": throttle,
+        }
         self._repo: Repository | None = None
-        self._github = Github(
-            auth=Auth.Token(token),
-            base_url=self.api_url,
-            timeout=max(1, round(timeout)),  # PyGithub insists on whole seconds
-            retry=_bounded_retry(retry_backoff),
-            **({} if throttle else {"seconds_between_requests": 0, "seconds_between_writes": 0}),
-        )
+        self._github: Github | None = None
 
     def open_or_update(
         self,
@@ -117,6 +121,8 @@ class PullRequestPublisher:
 
         Editing a body notifies nobody, hence the optional comment on updates.
         """
+        from github import GithubException
+
         with self.translate_errors(f"open a pull request for {head_branch} into {base_branch}"):
             pull = self._find_open(head_branch, base_branch)
             if pull is None:
@@ -172,19 +178,35 @@ class PullRequestPublisher:
 
     def _post(self, path: str, data: dict[str, Any]) -> None:
         url = f"/repos/{self.repo_full_name}{path}"
-        self._github.requester.requestJsonAndCheck("POST", url, input=data)
+        self._client().requester.requestJsonAndCheck("POST", url, input=data)
 
     @property
     def github(self) -> Github:
         """The PyGithub client (its requester serves conditional GETs)."""
-        return self._github
+        return self._client()
 
     def close(self) -> None:
-        self._github.close()
+        if self._github is not None:
+            self._github.close()
+
+    def _client(self) -> Github:
+        if self._github is None:
+            from github import Auth, Github
+
+            options = self.options
+            pacing = {"seconds_between_requests": 0, "seconds_between_writes": 0}
+            self._github = Github(
+                auth=Auth.Token(options["token"]),
+                base_url=self.api_url,
+                timeout=max(1, round(options["timeout"])),  # PyGithub insists on whole seconds
+                retry=_bounded_retry(options["retry_backoff"]),
+                **({} if options["throttle"] else pacing),
+            )
+        return self._github
 
     def _get_repo(self) -> Repository:
         if self._repo is None:
-            self._repo = self._github.get_repo(self.repo_full_name)
+            self._repo = self._client().get_repo(self.repo_full_name)
         return self._repo
 
     def _find_open(self, head_branch: str, base_branch: str | None) -> PullRequest | None:
@@ -211,6 +233,9 @@ class PullRequestPublisher:
 
     @contextmanager
     def translate_errors(self, doing: str) -> Iterator[None]:
+        import requests
+        from github import GithubException
+
         try:
             yield
         except GithubException as exc:
@@ -230,6 +255,12 @@ class PullRequestPublisher:
             raise PullRequestError(redact_text(message)) from exc
 
     def _describe(self, exc: GithubException, doing: str) -> str:
+        from github.GithubException import (
+            BadCredentialsException,
+            RateLimitExceededException,
+            UnknownObjectException,
+        )
+
         message = _github_message(exc)
         if isinstance(exc, BadCredentialsException):
             return (
@@ -256,6 +287,8 @@ class PullRequestPublisher:
 
 def _bounded_retry(backoff: float) -> GithubRetry:
     """At most 3 retries, and never an hour's sleep for a rate limit reset (the default)."""
+    from github import GithubRetry
+
     return GithubRetry(
         total=MAX_RETRIES,
         backoff_factor=backoff,

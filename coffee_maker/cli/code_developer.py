@@ -153,7 +153,7 @@ def _dispatch(command: str | None, args: argparse.Namespace) -> int:
     if command == "install-service":
         return install_service(args)
     if command == "demo":
-        from coffee_maker.autonomous.demo import run_demo
+        from coffee_maker.cli.demo import run_demo
 
         return run_demo(verbose=args.verbose)
     from coffee_maker.cli.daemon_run import run_daemon
