@@ -9,11 +9,17 @@ branch (fast-forwards only), replies in threads, the state, and the model reques
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_support import (
+    CODE_DEVELOPER,
     GITHUB_REPO,
     ROADMAP,
     SUBTRACT,
@@ -261,3 +267,47 @@ def test_a_base_that_moved_on_is_merged_into_the_branch_before_the_follow_up(
     parents = git(project.origin, "log", "-1", "--format=%P", merge).split()
     assert parents == [first_head, moved]  # a merge of main, no rebase, no force push
     assert "Notes from another contributor." in git(project.origin, "show", f"{head}:NOTES.md")
+
+
+def test_a_follow_up_killed_mid_model_call_runs_again_once_and_status_shows_the_pr(
+    setup: Setup,
+) -> None:
+    project, model, github = setup.project, setup.model, setup.github
+    first_head = opened_pr(setup)
+    comment = github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker explain it")
+    turns = docstring_fix()
+    calls_before = len(model.model_calls)
+    model.enqueue(lambda req: dataclasses.replace(model.render_turn(turns[0], req), delay=30))
+    victim = project.start("--once")
+    deadline = time.monotonic() + 30
+    while len(model.model_calls) <= calls_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(model.model_calls) == calls_before + 1, victim.communicate(timeout=5)
+    victim.send_signal(signal.SIGKILL)  # while the model "thinks": no cleanup at all
+    victim.wait(timeout=10)
+    assert project.state()["current"]["pull"] == 1
+    assert f"comment:{comment.id}" not in project.state()["pulls"]["1"]["handled"]
+
+    model.script(docstring_fix())
+    again = project.run("--once")
+
+    assert "PR #1: pushed follow-up" in again.stdout, again.stderr
+    head = git(project.origin, "rev-parse", SUBTRACT_BRANCH)
+    assert git(project.origin, "rev-parse", f"{head}~1") == first_head  # one commit, once
+    assert project.worktrees() == [] and project.state()["current"] is None
+    assert [r.content for r in comment.reactions] == ["eyes"]  # seen (once per account)
+    record = project.state()["pulls"]["1"]
+    assert record["followups"] == 1 and f"comment:{comment.id}" in record["handled"]
+    history = project.state()["priorities"]["PRIORITY 1"]["history"]
+    assert "interrupted during agent" in history[-2]["error"]
+    assert history[-1]["outcome"] == "success"  # still awaiting review, verified
+
+    shown = subprocess.run(
+        [CODE_DEVELOPER, "status", "--repo", str(project.checkout), "--config", str(project.config),
+         "--json"], env=project.env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    status = json.loads(shown.stdout)
+    (pull,) = status["pulls"]
+    assert (pull["number"], pull["state"], pull["review_state"]) == (1, "open", "commented")
+    assert pull["last_followup"]["verdict"].startswith("passed")
+    assert project.run("--once").stdout.startswith("nothing to do")

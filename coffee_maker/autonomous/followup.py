@@ -40,7 +40,7 @@ from coffee_maker.autonomous.run_endings import (
     end_interrupted_run,
     record_unavailable,
 )
-from coffee_maker.autonomous.state import state_dir
+from coffee_maker.autonomous.state import Outcome, state_dir
 from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
 from coffee_maker.logging import get_logger
 
@@ -64,6 +64,7 @@ def run_followup(iteration: Iteration, loop: ReviewLoop, work: FollowUp) -> Iter
     label = f"{work.priority_id}: PR #{pull.number}"
     base = pull.base_branch
     iteration.on_step(f"{label}: following up ({_what(work)})")
+    _acknowledge(loop, work)
     base_sha = git_ops.fetch_base(repo, base, daemon.remote) or git_ops.base_commit(repo, base)
     head_sha = git_ops.fetch_remote_branch(repo, pull.head_branch, daemon.remote)
     if head_sha is None:
@@ -86,7 +87,9 @@ def run_followup(iteration: Iteration, loop: ReviewLoop, work: FollowUp) -> Iter
         why = end_interrupted_run(repo, state, f": {detail}", worktree.path)
         return IterationResult(Ending.INTERRUPTED, f"{label}: {why or detail}", work.priority_id)
     except (git_ops.GitError, PullRequestError) as exc:
-        loop.record_followup(work, verdict="failed", error=str(exc)[:500], cost=0.0)
+        # Not handled: the next look tries again (a push that lost a race, GitHub away),
+        # bounded by daemon.max_followups / max_ci_repairs, which this still counts.
+        loop.record_followup(work, handled=False, verdict="failed", error=str(exc)[:500])
         return IterationResult(Ending.FAILED, f"{label}: follow-up failed: {exc}", work.priority_id)
     finally:
         git_ops.remove_worktree(repo, worktree)
@@ -194,6 +197,17 @@ def _publish(
     loop.record_followup(
         work, verdict=verdict, commit=commit, cost=round(result.cost, 6), status=result.status.value
     )
+    if commit and passed:  # the PR now waits for a person, verified: not a priority to redo
+        iteration.state.record_attempt(
+            work.priority_id,
+            Outcome.SUCCESS,
+            max_attempts=config.daemon.max_attempts,
+            branch=worktree.branch,
+            pr_url=pull.url,
+            verdict=publishing.verdict_of(result),
+            cost=round(result.cost, 6),
+            status=result.status.value,
+        )
     short = commit[:7] if commit else None
     reply = _reply_text(short, verdict, result, dropped)
     publisher = loop.publisher
@@ -280,6 +294,16 @@ def _comment_text(
             inert_markdown(summary),
         ]
     return "\n".join(lines)
+
+
+def _acknowledge(loop: ReviewLoop, work: FollowUp) -> None:
+    """An 👀 on each comment being worked on, as people do: seen, on it."""
+    for remark in work.remarks:
+        if remark.kind in ("comment", "inline"):
+            try:
+                loop.publisher.react(remark.kind, remark.id, "eyes")
+            except PullRequestError as exc:
+                log.warning("could not react to a comment", error=str(exc))
 
 
 def _priority(iteration: Iteration, work: FollowUp) -> Priority | None:

@@ -257,10 +257,12 @@ class ReviewLoop:
             # A draft a person merged: the priority is done, not awaiting review any more.
             self.state.record_attempt(ended.priority_id, Outcome.SUCCESS, verdict="merged")
 
-    def record_followup(self, work: FollowUp, **outcome: Any) -> None:
-        """The follow-up is done: its remarks (or the failing head) are handled."""
+    def record_followup(self, work: FollowUp, handled: bool = True, **outcome: Any) -> None:
+        """The follow-up is done: counted, and its remarks (or the failing head) handled
+        unless ``handled=False`` (it failed before answering: the next look tries again)."""
         with self.state.change_pull(work.pull.number) as record:
-            record["handled"].extend(k for k in work.keys if k not in record["handled"])
+            if handled:
+                record["handled"].extend(k for k in work.keys if k not in record["handled"])
             counter = "ci_repairs" if work.kind == "ci" else "followups"
             record[counter] += 1
             record["last_followup"] = {"at": now_iso(), "kind": work.kind, **outcome}
