@@ -183,7 +183,8 @@ class PullWatch:
         pull, _ = self.reader.get(f"{self.repo_path}/pulls/{number}")
         if not isinstance(pull, dict):
             raise PullRequestError(f"could not read pull request #{number}: not an object")
-        state = "merged" if pull.get("merged") else str(pull.get("state") or "open")
+        merged = pull.get("merged") or pull.get("merged_at")
+        state = "merged" if merged else str(pull.get("state") or "open")
         head, base = pull.get("head") or {}, pull.get("base") or {}
         snapshot = PullSnapshot(
             number=number,
@@ -198,7 +199,14 @@ class PullWatch:
         if state != "open":
             return snapshot
         remarks = (*self._reviews(number), *self._inline(number), *self._comments(number))
-        checks = self._checks(snapshot.head_sha) if snapshot.head_sha else ()
+        checks: tuple[Check, ...] = ()
+        if snapshot.head_sha:
+            try:
+                checks = self._checks(snapshot.head_sha)
+            except PullRequestError as exc:  # e.g. a GitHub Enterprise without checks
+                log.warning(
+                    "could not read the checks of a pull request", number=number, error=str(exc)
+                )
         return PullSnapshot(**{**snapshot.__dict__, "remarks": remarks, "checks": checks})
 
     def login(self) -> str:
