@@ -36,7 +36,8 @@ def test_quoted_text_cannot_close_its_own_quote_or_pose_as_the_harness() -> None
     inline = Remark(
         "inline:2", "inline", 2, "alice", "Rename x.", path="calc.py", line=3, created_at="2"
     )
-    work = FollowUp("P1", snapshot(remark, inline), "review", (inline,), keys=("inline:2",))
+    pull = snapshot(remark, inline)
+    work = FollowUp("P1", pull, "review", (inline,), keys=("inline:2",), thread=pull.remarks)
 
     text = followup_task(work, "Implement P1.", "+x = 1", "main", [])
 
@@ -53,7 +54,7 @@ def test_quoted_text_cannot_close_its_own_quote_or_pose_as_the_harness() -> None
 def test_a_long_thread_and_check_output_are_bounded() -> None:
     huge = Remark("comment:1", "comment", 1, "alice", "x" * 100_000)
     check = Check("tests", "failure", "y" * 100_000)
-    review = FollowUp("P1", snapshot(huge), "review", (huge,), keys=("comment:1",))
+    review = FollowUp("P1", snapshot(huge), "review", (huge,), keys=("comment:1",), thread=(huge,))
     ci = FollowUp("P1", snapshot(checks=(check,)), "ci", checks=(check,), keys=("ci:a",))
     assert len(followup_task(review, "T", "", "main", [])) < 10_000
     assert len(followup_task(ci, "T", "", "main", [])) < 10_000

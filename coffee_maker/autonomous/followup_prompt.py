@@ -107,7 +107,8 @@ def _heading(remark: Remark, by_id: dict[int, Remark], asked: bool) -> str:
     if remark.review_state:
         words.append(f"({remark.review_state.lower().replace('_', ' ')})")
     if remark.path:
-        words.append(f"on {remark.path}" + (f" line {remark.line}" if remark.line else ""))
+        path = " ".join(remark.path.split())[:200]
+        words.append(f"on {path}" + (f" line {remark.line}" if remark.line else ""))
     if remark.in_reply_to and remark.in_reply_to in by_id:
         words.append(f"replying to {by_id[remark.in_reply_to].author}")
     return "- " + " ".join(words) + ":"

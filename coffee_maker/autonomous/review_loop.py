@@ -43,11 +43,9 @@ class FollowUp:
     remarks: tuple[Remark, ...] = ()
     checks: tuple[Check, ...] = ()
     keys: tuple[str, ...] = ()  # recorded as handled once the follow-up is done
-
-    @property
-    def thread(self) -> tuple[Remark, ...]:
-        """Every remark of the PR a person wrote: the conversation the model reads."""
-        return self.pull.remarks
+    #: The conversation the model reads: remarks by accounts allowed to steer it and the
+    #: daemon's own; a stranger's words never reach the model, not even as context.
+    thread: tuple[Remark, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +144,14 @@ class ReviewLoop:
         priority_id = record["priority"]
         if snapshot.state != "open":
             return PullEnded(priority_id, snapshot)
+        if record["branch"] and snapshot.head_branch != record["branch"]:
+            log.warning(
+                "a pull request's head is not the branch the daemon pushed; leaving it alone",
+                number=snapshot.number,
+                head=snapshot.head_branch,
+                branch=record["branch"],
+            )
+            return None
         daemon = self.config.daemon
         handled = set(record["handled"]) | set(record["ignored"])
         asking: list[Remark] = []
@@ -160,7 +166,10 @@ class ReviewLoop:
         if asking:
             if record["followups"] < daemon.max_followups:
                 keys = tuple(r.key for r in asking)
-                return FollowUp(priority_id, snapshot, "review", tuple(asking), keys=keys)
+                thread = self._thread(snapshot)
+                return FollowUp(
+                    priority_id, snapshot, "review", tuple(asking), keys=keys, thread=thread
+                )
             self._over_limit(snapshot, asking, "daemon.max_followups", daemon.max_followups)
             return None
         failing = snapshot.failing_checks
@@ -176,6 +185,12 @@ class ReviewLoop:
             "pull request and will not try to repair failing checks again.",
         )
         return None
+
+    def _thread(self, snapshot: PullSnapshot) -> tuple[Remark, ...]:
+        own = self.watch.login()
+        return tuple(
+            r for r in snapshot.remarks if r.author and (r.author == own or self.allowed(r.author))
+        )
 
     def _asks(self, remark: Remark) -> bool:
         """A review asking for changes, an inline comment, or a mention of the trigger;
@@ -238,7 +253,7 @@ class ReviewLoop:
                 unresolved=unresolved,
                 url=snapshot.url or record["url"],
                 base=snapshot.base_branch or record["base"],
-                branch=snapshot.head_branch or record["branch"],
+                branch=record["branch"] or snapshot.head_branch,
             )
 
     def record_closed(self, ended: PullEnded) -> str:
