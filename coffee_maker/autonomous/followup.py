@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coffee_maker.agent import AgentResult, Interrupted, Status
@@ -31,9 +30,8 @@ from coffee_maker.autonomous.planning import load_base_roadmap, task_text
 from coffee_maker.autonomous.pr_body import pr_title, render_pr_body
 from coffee_maker.autonomous.public_text import code_span, inert_markdown
 from coffee_maker.autonomous.pull_requests import PullRequestError
-from coffee_maker.autonomous.review_loop import FollowUp, PullEnded, ReviewLoop
+from coffee_maker.autonomous.review_loop import FollowUp, ReviewLoop
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError
-from coffee_maker.autonomous.roadmap import Status as RoadmapStatus
 from coffee_maker.autonomous.run_endings import (
     Ending,
     IterationResult,
@@ -319,50 +317,3 @@ def _what(work: FollowUp) -> str:
         return "failing checks: " + ", ".join(check.name for check in work.checks)
     authors = sorted({remark.author for remark in work.remarks})
     return f"{len(work.remarks)} remark(s) by " + ", ".join(authors)
-
-
-def finish_pull(iteration: Iteration, loop: ReviewLoop, ended: PullEnded) -> IterationResult:
-    """Record a PR that ended. Merged: its priority Complete in the roadmap on the base
-    branch (the branch usually carried that change, and then nothing is done); closed
-    without merge: the priority Blocked, never reopened on its own."""
-    pull, priority_id = ended.pull, ended.priority_id
-    if pull.state != "merged":
-        message = loop.record_closed(ended)
-        return IterationResult(Ending.PR_RECORDED, message, priority_id, pull.head_branch, pull.url)
-    config, repo = iteration.config, iteration.repo
-    try:
-        priority = load_base_roadmap(repo, config, fetch=True).find(priority_id)
-    except PriorityLookupError:
-        priority = None
-    if priority is None:
-        done = "not in the roadmap on the base branch; nothing marked"
-    elif priority.status is RoadmapStatus.COMPLETE:
-        done = "already Complete on the base branch"
-    else:
-        roadmap = config.daemon.roadmap
-
-        def mark(path: Path) -> bool:
-            file = path / roadmap
-            if not file.exists():
-                return False
-            before = file.read_bytes()
-            publishing.mark_complete(
-                git_ops.Worktree(path, pull.base_branch, ""), roadmap, priority
-            )
-            return file.read_bytes() != before
-
-        message = f"Mark {priority_id} complete: PR #{pull.number} was merged"
-        try:
-            sha = followup_git.commit_on_base(
-                repo, pull.base_branch, config.daemon.remote, message, mark
-            )
-        except git_ops.GitError as exc:
-            done = f"could not mark it Complete on {pull.base_branch}: {exc}"
-            log.warning(done, priority=priority_id, number=pull.number)
-        else:
-            done = (
-                f"marked Complete on {pull.base_branch} in {sha[:7]}" if sha else "nothing to mark"
-            )
-    loop.record_merged(ended, done)
-    message = f"{priority_id}: PR #{pull.number} merged; {done}"
-    return IterationResult(Ending.PR_RECORDED, message, priority_id, pull.head_branch, pull.url)

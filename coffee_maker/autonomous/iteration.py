@@ -47,7 +47,6 @@ from coffee_maker.autonomous.run_endings import (
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
 from coffee_maker.logging import bind_context, get_logger
-from coffee_maker.wording import count_of
 
 log = get_logger(__name__)
 
@@ -150,7 +149,9 @@ class Iteration:
         if self.options.dry_run:
             return self._dry_run()
         self._recover_interrupted_run()
-        reviewed = self._review_loop()
+        from coffee_maker.autonomous.review_step import take_review_work
+
+        reviewed = take_review_work(self)
         if reviewed is not None:
             return reviewed
         self.on_step(f"fetching {resolve_base_branch(self.config, self.repo)}")
@@ -181,40 +182,6 @@ class Iteration:
             return IterationResult(Ending.NOTHING_TO_DO, "\n".join([*lines, self._nothing_to_do()]))
         plan = describe_plan(self, priority, checks)
         return IterationResult(Ending.DRY_RUN, plan["text"], priority.id, details=plan)
-
-    def _review_loop(self) -> IterationResult | None:
-        """The PRs it opened first: one follow-up, or one merged or closed PR to record
-        (review_loop.py). Not with ``--priority`` (the user asked for that one) or
-        without pull requests."""
-        if self.options.priority or not self.wants_pr():
-            return None
-        from coffee_maker.autonomous.followup import finish_pull, run_followup
-        from coffee_maker.autonomous.review_loop import FollowUp, ReviewLoop
-
-        loop = ReviewLoop(self.config, self.repo, self.state, self.publisher)
-        try:
-            loop.adopt()
-            if not loop.open_pulls() or not loop.due(force=self.options.once):
-                return None
-            self.on_step(f"looking at {count_of(len(loop.open_pulls()), 'open pull request')}")
-            try:
-                work = loop.next_work()
-            except PullRequestError as exc:
-                log.warning("could not look at the pull requests", error=str(exc))
-                return None
-            if work is None:
-                return None
-            if self.should_stop():
-                return IterationResult(Ending.INTERRUPTED, "stop requested; nothing started")
-            bind_context(priority=work.priority_id)
-            try:
-                if isinstance(work, FollowUp):
-                    return run_followup(self, loop, work)
-                return finish_pull(self, loop, work)
-            finally:
-                bind_context(priority=None, provider=None)
-        finally:
-            loop.close()
 
     def _nothing_to_do(self) -> str:
         return (
