@@ -313,3 +313,18 @@ def test_a_follow_up_killed_mid_model_call_runs_again_once_and_status_shows_the_
     assert (pull["number"], pull["state"], pull["review_state"]) == (1, "open", "commented")
     assert pull["last_followup"]["verdict"].startswith("passed")
     assert project.run("--once").stdout.startswith("nothing to do")
+
+
+def test_past_max_followups_the_pr_is_told_once_and_nothing_runs(setup: Setup) -> None:
+    project, model, github = setup.project, setup.model, setup.github
+    opened_pr(setup)
+    project.write_config(model.url, github.url, daemon={"max_followups": 0})
+    github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker one more thing")
+    calls_before, said_before = len(model.model_calls), len(github.pulls[0].comments)
+
+    for _ in range(2):
+        assert project.run("--once").stdout.startswith("nothing to do")
+
+    assert len(model.model_calls) == calls_before
+    notes = github.pulls[0].comments[said_before:]
+    assert len(notes) == 1 and "`daemon.max_followups` (0)" in notes[0]
