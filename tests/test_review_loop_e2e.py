@@ -127,11 +127,17 @@ def test_changes_requested_with_an_inline_comment_get_a_commit_and_replies(setup
     record = project.state()["pulls"]["1"]
     assert record["followups"] == 1 and f"review:{review.id}" in record["handled"]
 
-    # The same review seen again: no second follow-up, no model request.
+    # The same review seen again: no second follow-up, no model request; and once the PR
+    # is quiet, a look costs GitHub's rate limit nothing (each of its GETs answered 304).
     calls_before = len(model.model_calls)
-    again = project.run("--once")
-    assert again.returncode == 0 and again.stdout.startswith("nothing to do"), again.stdout
+    for _ in range(2):
+        counted, seen = github.rate_limited_requests, len(github.requests)
+        again = project.run("--once")
+        assert again.returncode == 0 and again.stdout.startswith("nothing to do"), again.stdout
     assert len(model.model_calls) == calls_before
+    looks = [r for r in github.requests[seen:] if r.path != f"/repos/{GITHUB_REPO}"]
+    assert len(looks) >= 7 and all("if-none-match" in r.headers for r in looks)
+    assert github.rate_limited_requests - counted == 1  # the preflight's look at the repository
     assert git(project.origin, "rev-parse", SUBTRACT_BRANCH) == head
 
 
