@@ -195,7 +195,8 @@ def _pulls_table(pulls: list[dict[str, Any]]) -> Any:
         said = ""
         if last:
             what = "CI repair" if last.get("kind") == "ci" else "review"
-            said = f"{last.get('at', '')}: {what}, {last.get('verdict', '')}"
+            when = str(last.get("at") or "")[:16].replace("T", " ")
+            said = f"{when}: {what}, {last.get('verdict', '')}"
             said += f", {money(last['cost'])}" if last.get("cost") else ""
         state = pull["state"] if pull["state"] == "open" else f"{pull['state']}"
         cells = (
