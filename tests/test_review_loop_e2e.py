@@ -334,3 +334,39 @@ def test_past_max_followups_the_pr_is_told_once_and_nothing_runs(setup: Setup) -
     assert len(model.model_calls) == calls_before
     notes = github.pulls[0].comments[said_before:]
     assert len(notes) == 1 and "`daemon.max_followups` (0)" in notes[0]
+
+
+MULTIPLY = '\n\ndef multiply(a, b):\n    """a times b."""\n    return a * b\n'
+
+
+def test_a_conflict_with_the_base_is_resolved_by_the_model_or_reported(setup: Setup) -> None:
+    project, model, github = setup.project, setup.model, setup.github
+    first_head = opened_pr(setup)
+    calc = git(project.origin, "show", "main:calc.py") + "\n"
+    moved = push_to_main(project, "calc.py", calc + MULTIPLY, "multiply, at the end as well")
+    github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker catch up with main")
+    model.script([turn(("finish", {"summary": "Nothing to do, I think."}))])
+
+    stuck = project.run("--once")
+
+    assert "unresolved merge conflict in calc.py" in stuck.stdout, stuck.stderr
+    assert git(project.origin, "rev-parse", SUBTRACT_BRANCH) == first_head  # nothing pushed
+    assert "could not merge `main` into this branch" in github.pulls[0].comments[-1]
+    assert "`calc.py`" in github.pulls[0].comments[-1]
+
+    github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker please try again")
+    resolved = SUBTRACT + MULTIPLY
+    model.script(
+        [
+            turn(("read_file", {"path": "calc.py"})),
+            turn(("write_file", {"path": "calc.py", "content": resolved})),
+            turn(("run_tests", {})),
+            turn(("finish", {"summary": "Kept both functions."})),
+        ]
+    )
+    done = project.run("--once")
+
+    assert "pushed follow-up" in done.stdout, done.stderr
+    head = git(project.origin, "rev-parse", SUBTRACT_BRANCH)
+    assert git(project.origin, "log", "-1", "--format=%P", head).split() == [first_head, moved]
+    assert git(project.origin, "show", f"{head}:calc.py") == resolved.rstrip("\n")
