@@ -433,3 +433,39 @@ def test_tests_that_cannot_run_stop_before_any_model_call(make_run) -> None:
     record = _record(run)
     assert record["attempts"] == 0 and record["last_outcome"] == "deferred"
     assert run.github.pulls == []
+
+
+def test_src_layout_draft_fixed_by_a_follow_up_on_review_becomes_ready(make_run, package_cache):
+    """The review loop on a real layout: the follow-up's verdict is judged in the worktree
+    against the base's baseline, and a passed one turns the draft ready and completes the
+    priority on the branch."""
+    run = make_run(SHAPES, tag="v0.1.0")
+    run.github.git_remotes[GITHUB_REPO] = str(run.project.origin)
+    _user_editable_install(run.project.checkout, package_cache)  # would have passed before
+    run.model.script(_shapes_change(PERIMETER.replace("width * height", "width + height")))
+    assert run.project.run("--once", timeout=300).returncode == 1  # a draft, new failures
+    broken = git(run.project.origin, "rev-parse", BRANCH)
+    run.github.add_review(
+        GITHUB_REPO, 1, "octo", "CHANGES_REQUESTED", body="test_area fails.",
+        comments=[{"path": "src/shapes/__init__.py", "line": 5, "body": "area multiplies."}],
+    )  # fmt: skip
+    run.model.script(
+        [
+            turn(("write_file", {"path": "src/shapes/__init__.py", "content": PERIMETER})),
+            turn(("finish", {"summary": "area() multiplies again."})),
+        ]
+    )
+
+    done = run.project.run("--once", timeout=300)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: passed (3 passed; baseline 2 passed)" in done.stdout
+    head = git(run.project.origin, "rev-parse", BRANCH)
+    assert git(run.project.origin, "rev-parse", f"{head}~1") == broken
+    draft, body = _pull(run)
+    assert not draft and "Verdict: passed" in body
+    _public(body, run)
+    _public("\n".join(run.github.pulls[0].comments), run)
+    assert _record(run)["last_outcome"] == "success"
+    roadmap = git(run.project.origin, "show", f"{head}:ROADMAP.md")
+    assert "**Status**: ✅ Complete" in roadmap
