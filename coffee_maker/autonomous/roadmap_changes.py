@@ -71,8 +71,8 @@ def appended(roadmap_text: str, section: str) -> str:
     """The roadmap with ``section`` at its end, after one blank line, in its line endings."""
     newline = "\r\n" if "\r\n" in roadmap_text else "\n"
     body = roadmap_text.rstrip("\r\n")
-    joined = (body + "\n\n" if body else "") + section
-    return joined.replace("\n", newline) if newline != "\n" else joined
+    added = ("\n\n" if body else "") + section
+    return body + added.replace("\n", newline)
 
 
 def check_added(before: Roadmap, after: Roadmap, pid: str, dependencies: list[str]) -> None:

@@ -39,11 +39,11 @@ def client_config(command: list[str]) -> dict[str, Any]:
 
 def install(args: argparse.Namespace) -> int:
     from coffee_maker.ai_providers.atomic_files import atomic_write
-    from coffee_maker.cli.mcp_server import _repository
+    from coffee_maker.cli.mcp_tools import repository_root
 
     if args.client not in CLIENTS:
         raise UsageError(f"--client {args.client}: one of {', '.join(CLIENTS)}")
-    repo = _repository(args.repo)
+    repo = repository_root(args.repo)
     command = server_command(repo, args.config)
     config = client_config(command)
     add = ["claude", "mcp", "add", "--scope", "project", SERVER_NAME, "--", *command]

@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote
 
@@ -25,7 +24,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from coffee_maker.cli import mcp_review, mcp_tools
-from coffee_maker.cli.common import EXIT_OK, UsageError
+from coffee_maker.cli.common import EXIT_OK
 from coffee_maker.cli.mcp_tools import Repo
 from coffee_maker.errors import UserError
 from coffee_maker.logging import get_logger
@@ -193,11 +192,7 @@ def _resources(server: MCPServer, repo: Repo) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """``project-manager mcp``: serve until the client goes away (or Ctrl-C with --http)."""
-    if getattr(args, "mcp_command", None) == "install":
-        from coffee_maker.cli.mcp_install import install
-
-        return install(args)
-    repo = Repo(_repository(args.repo), args.config)
+    repo = Repo(mcp_tools.repository_root(args.repo), args.config)
     repo.config()  # a config error is one line now, not a failing tool later
     server = build_server(repo)
     if args.http is None:
@@ -206,16 +201,3 @@ def serve(args: argparse.Namespace) -> int:
         print(f"MCP over HTTP: http://127.0.0.1:{args.http}/mcp", file=sys.stderr, flush=True)
         server.run("streamable-http", host="127.0.0.1", port=args.http)
     return EXIT_OK
-
-
-def _repository(path: str) -> Path:
-    """The repository's top level; a path that is not in a git repository is one line."""
-    from coffee_maker.autonomous.git_command import GitError, git_text
-
-    where = Path(path).expanduser()
-    if not where.is_dir():
-        raise UsageError(f"--repo {path}: not a directory")
-    try:
-        return Path(git_text(where, "rev-parse", "--show-toplevel")).resolve()
-    except GitError:
-        raise UsageError(f"--repo {path}: not a git repository") from None

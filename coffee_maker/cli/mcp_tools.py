@@ -41,6 +41,19 @@ class Repo:
         return load_app_config(self.config_path, str(self.path))
 
 
+def repository_root(path: str) -> Path:
+    """The repository's top level; a path that is not in a git repository is one line."""
+    from coffee_maker.autonomous.git_command import GitError, git_text
+
+    where = Path(path).expanduser()
+    if not where.is_dir():
+        raise UsageError(f"--repo {path}: not a directory")
+    try:
+        return Path(git_text(where, "rev-parse", "--show-toplevel")).resolve()
+    except GitError:
+        raise UsageError(f"--repo {path}: not a git repository") from None
+
+
 # -- checking arguments ------------------------------------------------------------------------
 
 

@@ -71,6 +71,7 @@ def _mcp_parsers(commands: argparse._SubParsersAction) -> None:
     install.add_argument("--client", required=True, choices=("claude",), help="the MCP client")
     install.add_argument("--write", action="store_true", help="merge it into REPO/.mcp.json")
     add_common_flags(install)
+    install.set_defaults(handler="coffee_maker.cli.mcp_install:install")
 
 
 def _port(text: str) -> int:
