@@ -11,7 +11,15 @@ from pathlib import Path
 
 import anyio
 import pytest
-from daemon_support import ROADMAP, Project, git, isolate_git, make_project
+from daemon_support import (
+    MODEL_KEY,
+    ROADMAP,
+    Project,
+    fakes_running,
+    git,
+    isolate_git,
+    make_project,
+)
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_support import PROJECT_MANAGER, TOOLS
@@ -161,3 +169,23 @@ def test_other_commands_never_import_the_mcp_sdk(project: Project) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- review_diff respects the budgets ----------------------------------------------------------
+
+
+def test_a_review_the_budget_cannot_pay_for_is_not_made(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coffee_maker.cli.mcp_review import review_diff
+    from coffee_maker.cli.mcp_tools import Repo, ToolInputError
+
+    monkeypatch.setenv("OPENAI_API_KEY", MODEL_KEY)
+
+    with fakes_running(project, cost_controls={"daily_limit": 0.0001}) as setup:
+        setup.model.reply_text("never sent")
+        repo = Repo(project.checkout.resolve(), str(project.config))
+        with pytest.raises(ToolInputError, match=r"openai gave no review: openai: .*daily"):
+            review_diff(repo, "openai", diff="+def divide(a, b): ...")
+        assert setup.model.model_calls == []
+    assert project.calls() == []

@@ -154,6 +154,7 @@ def test_every_tool_answers_from_the_daemons_own_views(project: Project) -> None
     assert sorted(p.head for p in pulls) == sorted([added["branch"], changed["branch"]])
     assert all(p.base == "main" for p in pulls)
 
+    assert git(project.checkout, "branch", "--list", "coffee-maker/*") == ""  # only pushed
     assert "Add multiply" in answers["transcript"]
     assert snapshot(project.checkout) == before  # the user's checkout: not one byte
     _no_secret(seen)

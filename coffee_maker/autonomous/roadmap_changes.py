@@ -20,6 +20,7 @@ from coffee_maker.ai_providers.atomic_files import locked
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops, publishing
 from coffee_maker.autonomous.planning import resolve_base_branch
+from coffee_maker.autonomous.pull_requests import PullRequestError
 from coffee_maker.autonomous.roadmap import (
     STATUS_EMOJI,
     Roadmap,
@@ -171,8 +172,9 @@ class RoadmapChanger:
                 message = f"Roadmap: {what}\n\nProposed through project-manager mcp."
                 sha = git_ops.commit_all(worktree, message) or ""
                 git_ops.push_branch(worktree, branch, daemon.remote)
-            finally:
+            finally:  # the branch lives on the remote; no local branch is left behind
                 git_ops.remove_worktree(self.repo, worktree)
+                git_ops.delete_local_branch(self.repo, branch)
         pr_url = pr_number = None
         if publisher is not None:
             body = (
@@ -181,6 +183,11 @@ class RoadmapChanger:
             )
             try:
                 info = publisher.open_or_update(branch, base, f"Roadmap: {what}"[:200], body)
+            except PullRequestError as exc:
+                raise RoadmapChangeError(
+                    f"pushed {branch}, but the pull request failed: {exc.one_line()}; open it "
+                    "by hand, or delete the branch and ask again"
+                ) from None
             finally:
                 publisher.close()
             pr_url, pr_number = info.url, info.number
