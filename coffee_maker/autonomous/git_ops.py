@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from coffee_maker.ai_providers.atomic_files import locked
 from coffee_maker.autonomous.git_command import GitError
 from coffee_maker.autonomous.git_command import commit_sha as _sha
 from coffee_maker.autonomous.git_command import git_in_repo as _in_repo
@@ -93,12 +94,15 @@ def _owned_branches(repo: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
 
 
 def _set_owned(repo: str | os.PathLike[str], branch: str, info: dict[str, str] | None) -> None:
-    branches = _owned_branches(repo)
-    if info is None:
-        branches.pop(branch, None)
-    else:
-        branches[branch] = info
-    atomic_write_json(state_dir(repo) / BRANCHES_FILE, {"branches": branches})
+    # Re-read and written under a lock: the daemon and ``project-manager mcp`` both add
+    # branches, and neither may lose the other's.
+    with locked(state_dir(repo) / f".{BRANCHES_FILE}.lock", timeout=30):
+        branches = _owned_branches(repo)
+        if info is None:
+            branches.pop(branch, None)
+        else:
+            branches[branch] = info
+        atomic_write_json(state_dir(repo) / BRANCHES_FILE, {"branches": branches})
 
 
 def owns_branch(repo: str | os.PathLike[str], branch: str) -> bool:

@@ -24,7 +24,7 @@ from coffee_maker.ai_providers.cost_tracker import CostTracker, money
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.autonomous import git_ops, preflight, publishing, task_ids
+from coffee_maker.autonomous import git_ops, preflight, publishing, run_requests, task_ids
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
     describe_plan,
@@ -87,7 +87,8 @@ class Iteration:
 
     # -- what to do -------------------------------------------------------------------------
     def select(self, roadmap: Roadmap) -> Priority | None:
-        """``--priority``, else the first ready priority not blocked and not awaiting review.
+        """``--priority``, else a requested one (``run_priority`` over MCP), else the first
+        ready priority not blocked and not awaiting review.
 
         The roadmap's warnings are logged here, once per process; a priority they hold
         (a repeated id, an unreadable field) is never chosen without ``--priority``. A
@@ -100,7 +101,9 @@ class Iteration:
             report_roadmap_warnings(roadmap)
             return chosen
         report_roadmap_warnings(roadmap)
-        return roadmap.next_planned(skip=lambda p: self.state.is_skipped(p.id))
+        consume = not self.options.dry_run  # a request (run_requests.py) is taken once
+        requested = run_requests.take(self.repo, roadmap, self.state, consume=consume)
+        return requested or roadmap.next_planned(skip=lambda p: self.state.is_skipped(p.id))
 
     def strategy(self, task_id: str | None = None) -> FallbackStrategy:
         fallback = FallbackConfig.from_settings(self.config.fallback)

@@ -142,3 +142,40 @@ def render_costs(
         rows = tracker.export_csv(csv_path, since=since, until=today)
         console.print()
         console.print(f"Wrote {rows:,} call{'s' if rows != 1 else ''} to {csv_path}")
+
+
+def _stat_data(stat: UsageStats) -> dict[str, float | int]:
+    return {
+        "requests": stat.requests,
+        "failures": stat.failures,
+        "input_tokens": stat.input_tokens,
+        "output_tokens": stat.output_tokens,
+        "cache_read_tokens": stat.cache_read_tokens,
+        "cache_write_tokens": stat.cache_write_tokens,
+        "cost": stat.cost,
+    }
+
+
+def cost_data(
+    tracker: CostTracker, cost_controls: CostControls, days: int = 7, by: str = "provider"
+) -> dict[str, object]:
+    """The report as plain data (the MCP tool ``costs`` and resource): the same numbers
+    the tables show, grouped ``by`` provider, model, priority or day."""
+    today = tracker.daily_totals(1)[0][0]
+    since = today - timedelta(days=days - 1)
+    groups = grouped_stats(tracker, since, today, by)
+    return {
+        "since": since.isoformat(),
+        "until": today.isoformat(),
+        "by": by,
+        "spend": {
+            "today": tracker.get_daily_cost(),
+            "daily_limit": cost_controls.daily_limit,
+            "month": tracker.get_monthly_cost(),
+            "monthly_limit": cost_controls.monthly_limit,
+            "per_task_limit": cost_controls.per_task_limit,
+            "reserved": tracker.get_reserved(),
+        },
+        "groups": {name: _stat_data(stat) for name, stat in groups.items()},
+        "per_day": [{"day": d.isoformat(), "cost": c} for d, c in tracker.daily_totals(days)],
+    }

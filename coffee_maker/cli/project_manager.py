@@ -57,6 +57,29 @@ def _provider_parsers(commands: argparse._SubParsersAction) -> None:
     costs.set_defaults(handler=f"{_PROVIDERS}:costs")
 
 
+def _mcp_parsers(commands: argparse._SubParsersAction) -> None:
+    mcp = commands.add_parser(
+        "mcp", help="an MCP server for coding assistants (stdio; see docs/MCP.md)"
+    )
+    add_common_flags(mcp)
+    mcp.add_argument(
+        "--http", type=_port, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT"
+    )
+    mcp.set_defaults(handler="coffee_maker.cli.mcp_server:serve", mcp_command=None)
+    sub = mcp.add_subparsers(dest="mcp_command", metavar="COMMAND")
+    install = sub.add_parser("install", help="print (or --write) a client's configuration")
+    install.add_argument("--client", required=True, choices=("claude",), help="the MCP client")
+    install.add_argument("--write", action="store_true", help="merge it into REPO/.mcp.json")
+    add_common_flags(install)
+    install.set_defaults(handler="coffee_maker.cli.mcp_install:install")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), got {text!r}")
+    return int(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -79,6 +102,8 @@ def build_parser() -> ArgumentParser:
     roadmap = commands.add_parser("roadmap", help="the roadmap's priorities, as the daemon sees")
     add_common_flags(roadmap)
     roadmap.set_defaults(handler="coffee_maker.cli.roadmap_command:roadmap")
+
+    _mcp_parsers(commands)
 
     setup = commands.add_parser("setup", help="interactive wizard: providers, keys, budgets")
     setup.add_argument(

@@ -100,23 +100,27 @@ def _quota_text(row: dict[str, Any]) -> str:
     return "; ".join(parts) or "-"
 
 
+def status_report(config: AppConfig, timeout: float) -> dict[str, Any]:
+    """What ``provider status --json`` prints (and the MCP tool ``provider_status`` returns)."""
+    rows = redact(_provider_rows(config, timeout))  # a base_url may carry credentials
+    default_row = next((r for r in rows if r["default"]), None)
+    return {
+        "config": config.source,
+        "default_provider": config.default_provider,
+        "usable": bool(default_row and default_row["usable"]),
+        "providers": rows,
+    }
+
+
 def status(args: argparse.Namespace) -> int:
     """Exit 0 when the default provider can be used right now, else 1."""
     config = load_app_config(args.config, args.repo)
-    rows = redact(_provider_rows(config, args.timeout))  # a base_url may carry credentials
-    default_row = next((r for r in rows if r["default"]), None)
-    usable = bool(default_row and default_row["usable"])
+    report = status_report(config, args.timeout)
     if args.json:
-        report = {
-            "config": config.source,
-            "default_provider": config.default_provider,
-            "usable": usable,
-            "providers": rows,
-        }
         print(json.dumps(report, indent=2))
     else:
-        _print_status(config, rows, usable)
-    return EXIT_OK if usable else EXIT_FAILED
+        _print_status(config, report["providers"], report["usable"])
+    return EXIT_OK if report["usable"] else EXIT_FAILED
 
 
 def _reach_cell(reach: dict[str, Any] | None) -> str:
