@@ -33,10 +33,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from coffee_maker.ai_providers.provider_config import AppConfig, parse_config
+from coffee_maker.ai_providers.provider_config import parse_config
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.environment_python import find_uv, install_arguments
 from coffee_maker.autonomous.test_bench import Bench, build_bench
+from coffee_maker.config import AppConfig
 
 GIT_ID = ("-c", "user.name=bench", "-c", "user.email=bench@example.invalid")
 

@@ -20,6 +20,7 @@ from agent_scripts import (
 )
 
 from coffee_maker.agent import Agent, AgentResult, Status, Workspace
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.ai_providers.base import Message
 from coffee_maker.ai_providers.errors import (
     AuthenticationError,
@@ -27,7 +28,7 @@ from coffee_maker.ai_providers.errors import (
     RateLimitError,
 )
 from coffee_maker.ai_providers.fallback_strategy import FallbackStrategy
-from coffee_maker.ai_providers.provider_config import AgentSettings, ProviderSettings, parse_config
+from coffee_maker.ai_providers.provider_config import ProviderSettings, parse_config
 from coffee_maker.ai_providers.provider_factory import ProviderFactory, register_provider
 
 SECRET = "sk-proj-s3cr3tvalue0123456789abcdefXYZ"

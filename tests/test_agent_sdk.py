@@ -18,8 +18,9 @@ from agent_scripts import BUGGY_CALC, CALC_TEST
 from fakes.anthropic import FakeAnthropic
 
 from coffee_maker.agent import Agent, AgentResult, Status, Workspace
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.ai_providers.fallback_strategy import FallbackStrategy
-from coffee_maker.ai_providers.provider_config import AgentSettings, ProviderSettings, parse_config
+from coffee_maker.ai_providers.provider_config import ProviderSettings, parse_config
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.ai_providers.providers.claude_cli_provider import ClaudeCLIProvider
 from coffee_maker.ai_providers.providers.claude_provider import ClaudeProvider

@@ -26,8 +26,9 @@ import yaml
 from pydantic import BaseModel
 
 from coffee_maker.ai_providers.pricing import BUILTIN_PRICES, PriceTable
-from coffee_maker.ai_providers.provider_config import AppConfig, ProviderSettings, parse_config
+from coffee_maker.ai_providers.provider_config import ProviderSettings, parse_config
 from coffee_maker.cli import code_developer, project_manager
+from coffee_maker.config import AppConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [

@@ -14,6 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "coffee_maker"
 LAYERS = ["ai_providers", "agent", "autonomous", "cli"]  # lowest first
 #: Beside the layers: importable from any of them, importing none.
 SHARED = {"secrets", "logging", "paths", "wording", "errors", "lazy_exports"}
+#: The whole config file, assembled from each layer's own settings module: it may import
+#: only those (and the providers' schema it extends); every layer may import it.
+ASSEMBLY = "config"
+SETTINGS = {"coffee_maker.agent.settings", "coffee_maker.autonomous.settings"}
 #: Local stand-ins for remote services: for the tests, and for the CLI's offline demo.
 #: No layer below the CLI may use one (the daemon must never talk to a fake by itself).
 FAKES = "fakes"
@@ -39,6 +43,14 @@ def violations() -> list[str]:
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE)
         own = relative.parts[0] if len(relative.parts) > 1 else relative.stem
+        if own == ASSEMBLY:
+            allowed = SETTINGS | {"coffee_maker.ai_providers.provider_config"}
+            wrong += [
+                f"coffee_maker/{relative}:{line}: the assembly imports {module}"
+                for line, module in imported_modules(path)
+                if layer_of(module) is not None and module not in allowed
+            ]
+            continue
         if own not in LAYERS and own not in SHARED:
             continue
         for line, module in imported_modules(path):
@@ -56,6 +68,13 @@ def test_imports_point_down_only():
     assert violations() == []
 
 
+def test_each_layers_settings_import_no_other_part_of_the_package():
+    for module in SETTINGS:
+        path = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
+        imported = [m for _, m in imported_modules(path) if layer_of(m) is not None]
+        assert imported == [], f"{module} imports {imported}"
+
+
 def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     fake = tmp_path / "coffee_maker"
     (fake / "agent").mkdir(parents=True)
@@ -67,9 +86,11 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     (fake / "autonomous" / "demo.py").write_text("from coffee_maker.fakes.github import X\n")
     (fake / "cli").mkdir()
     (fake / "cli" / "demo.py").write_text("from coffee_maker.fakes.github import X\n")
+    (fake / "config.py").write_text("from coffee_maker.autonomous.state import RepoState\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert violations() == [
         "coffee_maker/agent/bad.py:2: agent imports coffee_maker.autonomous.state",
         "coffee_maker/autonomous/demo.py:1: autonomous imports coffee_maker.fakes.github",
+        "coffee_maker/config.py:1: the assembly imports coffee_maker.autonomous.state",
         "coffee_maker/secrets.py:1: secrets imports coffee_maker.cli.common",
     ]

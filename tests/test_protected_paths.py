@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from coffee_maker.agent.settings import DEFAULT_PROTECTED
 from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.agent.write_policy import WritePolicy
-from coffee_maker.ai_providers.provider_config import DEFAULT_PROTECTED, AppConfig
 from coffee_maker.autonomous import git_ops, publishing
+from coffee_maker.config import AppConfig
 
 
 def test_the_default_protects_ci_hooks_git_settings_and_the_roadmap() -> None:

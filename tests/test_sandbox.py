@@ -29,7 +29,7 @@ from sandbox_support import (
 from coffee_maker.agent import sandbox as sandbox_module
 from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env
 from coffee_maker.agent.sandbox import Sandbox, sandbox_problem, toolchain_dirs
-from coffee_maker.ai_providers.provider_config import AgentSettings
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.autonomous.sandboxing import make_sandbox
 
 SSH_KEY = (

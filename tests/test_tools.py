@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.workspace import Workspace
 from coffee_maker.ai_providers.base import ToolCall
-from coffee_maker.ai_providers.provider_config import AgentSettings
 
 PY = shlex.quote(sys.executable)
 

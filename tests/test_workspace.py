@@ -11,8 +11,8 @@ import pytest
 
 from coffee_maker.agent.commands import truncate_middle
 from coffee_maker.agent.file_access import open_under
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.agent.workspace import ToolError, Workspace
-from coffee_maker.ai_providers.provider_config import AgentSettings
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from coffee_maker.agent.protocol import TurnOutcome
 from coffee_maker.agent.result import Interrupted, Status
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.ai_providers.errors import ErrorKind
-from coffee_maker.ai_providers.provider_config import AgentSettings
 
 #: How a run ended early: status, the limit hit, the error text, when to retry.
 Ending = tuple[Status | None, str | None, str | None, float | None]

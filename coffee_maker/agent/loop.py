@@ -30,6 +30,7 @@ from coffee_maker.agent.plan import Model, plan_for
 from coffee_maker.agent.prompts import AGENTIC_PROMPTS, Prompts, test_hint
 from coffee_maker.agent.protocol import ToolProtocol, TurnProtocol
 from coffee_maker.agent.result import AgentResult, Status
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.agent.tools import Toolbox
 from coffee_maker.agent.transcript import Transcript
 from coffee_maker.agent.verdict import Verdict
@@ -49,7 +50,6 @@ from coffee_maker.ai_providers.base import (
 )
 from coffee_maker.ai_providers.errors import ProviderError
 from coffee_maker.ai_providers.fallback_strategy import FallbackStrategy
-from coffee_maker.ai_providers.provider_config import AgentSettings
 
 LISTING_ENTRIES = 200
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffee_maker.agent.result import Interrupted
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.agent.verdict import Judgement
 from coffee_maker.agent.verification import TestRun, TestSuite, Verifier, as_verifier
 from coffee_maker.agent.workspace import ToolError, Workspace
 from coffee_maker.ai_providers.base import ARGUMENTS_ERROR, ToolCall, ToolSpec
-from coffee_maker.ai_providers.provider_config import AgentSettings
 from coffee_maker.secrets import redact_text
 from coffee_maker.wording import count_of
 

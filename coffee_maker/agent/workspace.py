@@ -26,9 +26,9 @@ from coffee_maker.agent.commands import CommandResult, run_command, scrubbed_env
 from coffee_maker.agent.file_access import ToolError, open_under, parent_under, tool_error
 from coffee_maker.agent.replace_file import WriteFailed, replace_at
 from coffee_maker.agent.sandbox import Sandbox
+from coffee_maker.agent.settings import DEFAULT_SENSITIVE, AgentSettings
 from coffee_maker.agent.tree_walk import walk
 from coffee_maker.agent.write_policy import WritePolicy
-from coffee_maker.ai_providers.provider_config import DEFAULT_SENSITIVE, AgentSettings
 from coffee_maker.wording import count_of
 
 MAX_FILE_BYTES = 2_000_000

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
     )
     from coffee_maker.ai_providers.classification import classify
     from coffee_maker.ai_providers.errors import ErrorKind, ProviderError
-    from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError, load_config
+    from coffee_maker.ai_providers.provider_config import ConfigError, load_config
     from coffee_maker.ai_providers.provider_factory import (
         ProviderFactory,
         get_provider,
         register_provider,
     )
+    from coffee_maker.config import AppConfig
 
 #: Each public name and the module that defines it.
 _EXPORTS = {

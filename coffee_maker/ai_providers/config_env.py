@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from coffee_maker.errors import UserError
 
 if TYPE_CHECKING:
-    from coffee_maker.ai_providers.provider_config import AppConfig
+    from coffee_maker.ai_providers.provider_config import ProvidersConfig
 
 
 class ConfigError(UserError):
@@ -78,7 +78,7 @@ def _float_env(name: str, value: str) -> float:
     return number
 
 
-def apply_env_overrides(config: AppConfig, environ: Mapping[str, str]) -> AppConfig:
+def apply_env_overrides(config: ProvidersConfig, environ: Mapping[str, str]) -> ProvidersConfig:
     """The seed's environment variables win over the file."""
     if environ.get("DEFAULT_AI_PROVIDER"):
         config.default_provider = environ["DEFAULT_AI_PROVIDER"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.base import BaseAIProvider
-    from coffee_maker.ai_providers.provider_config import AppConfig
+    from coffee_maker.ai_providers.provider_config import ProvidersConfig
 
 Outcome = Literal["ok", "error", "skipped", "unchecked"]
 #: Seconds a check may overrun the timeout it gave the SDK before we stop waiting.
@@ -43,7 +43,7 @@ class Probe:
         }
 
 
-def with_timeout(config: AppConfig, timeout: float) -> AppConfig:
+def with_timeout(config: ProvidersConfig, timeout: float) -> ProvidersConfig:
     """A copy of ``config`` whose providers give up after ``timeout`` seconds per request."""
     copy = config.model_copy(deep=True)
     for name, settings in copy.providers.items():

@@ -9,12 +9,11 @@ never a traceback and never a silent default. The format is documented in README
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coffee_maker.ai_providers.config_env import (
     ConfigError,
@@ -25,9 +24,12 @@ from coffee_maker.ai_providers.config_env import (
 from coffee_maker.ai_providers.pricing import Price
 from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
 
+if TYPE_CHECKING:
+    from coffee_maker.config import AppConfig
+
 __all__ = [  # ConfigError and the environment's part are re-exported: one import for callers
-    "AppConfig",
     "ConfigError",
+    "ProvidersConfig",
     "apply_env_overrides",
     "expand_env",
     "find_config",
@@ -40,40 +42,6 @@ ENV_CONFIG = "CODE_DEVELOPER_CONFIG"
 REPO_CONFIG = Path("config") / "ai_providers.yaml"
 BUILTIN_CONFIG = Path(__file__).resolve().parents[2] / "config" / "ai_providers.yaml"
 PACKAGED_CONFIG = Path(__file__).resolve().parents[1] / "data" / "ai_providers.yaml"
-
-#: Paths whose change would run with the repository's secrets or steer its tooling (CI
-#: pipelines, git hooks and attributes): the model may not change them (gitignore syntax).
-#: The daemon adds its roadmap file when ``agent.protected_paths`` is not set.
-DEFAULT_PROTECTED = [
-    ".github/workflows/**",
-    ".github/actions/**",
-    ".gitlab-ci.yml",
-    ".gitlab/**",
-    ".circleci/**",
-    ".travis.yml",
-    "azure-pipelines.yml",
-    ".buildkite/**",
-    "Jenkinsfile",
-    ".drone.yml",
-    "bitbucket-pipelines.yml",
-    ".githooks/**",
-    ".husky/**",
-    ".pre-commit-config.yaml",
-    ".gitmodules",
-    ".gitattributes",
-]
-
-DEFAULT_SENSITIVE = [
-    ".env*",
-    "*.pem",
-    "*.key",
-    "id_rsa*",
-    "id_ed25519*",
-    "credentials*",
-    "secrets*",
-    "*.p12",
-    "*.pfx",
-]
 
 
 class _Strict(BaseModel):
@@ -155,81 +123,17 @@ class CostControls(_Strict):
     warn_threshold: float = Field(0.8, gt=0, le=1)
 
 
-class SandboxSettings(_Strict):
-    """``agent.sandbox``: where code the model wrote runs. ``none`` runs it as the user."""
+class ProvidersConfig(_Strict):
+    """The sections this layer owns: which providers, how to fall back, what may be spent.
 
-    mode: Literal["bwrap", "none"] = "bwrap"
-    network: bool = False  # some test suites need it; off, the sandbox has loopback only
+    The whole file is :class:`coffee_maker.config.AppConfig`, which adds the agent's and
+    the daemon's sections (each defined by its own layer) to these.
+    """
 
-
-class AgentSettings(_Strict):
-    max_steps: int = Field(60, gt=0)
-    max_repairs: int = Field(2, ge=0)
-    max_wall_time: float = Field(3600.0, gt=0)
-    stuck_threshold: int = Field(3, ge=2)
-    allow_run_command: bool = False
-    command_timeout: float = Field(300.0, gt=0)
-    test_timeout: float = Field(900.0, gt=0)
-    output_limit: int = Field(12000, ge=1000)
-    max_format_errors: int = Field(3, ge=0)
-    sensitive_files: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE))
-    secret_env: list[str] = Field(default_factory=list)
-    #: Replaces the default when set; ``[]`` lets the model change any path.
-    protected_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_PROTECTED))
-    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
-
-    @field_validator("sandbox", mode="before")
-    @classmethod
-    def _sandbox_shorthand(cls, value: Any) -> Any:
-        """``agent.sandbox: none`` (or ``bwrap``) is short for ``{mode: none}``."""
-        return {"mode": value} if isinstance(value, str) else value
-
-
-class DaemonSettings(_Strict):
-    roadmap: str = "ROADMAP.md"
-    base_branch: str | None = Field(None, min_length=1)  # None: the remote's default branch
-    branch_prefix: str = "coffee-maker/"
-    test_command: str | None = None
-    #: Prepares the worktree's test environment instead of the detected venv/node_modules.
-    setup_command: str | None = None
-    interval: float = Field(30.0, gt=0)
-    max_attempts: int = Field(3, ge=1)
-    create_prs: bool = True
-    draft_on_test_failure: bool = True
-    # A verdict of only pre-existing failures opens a ready PR and completes the priority.
-    ready_on_preexisting_failures: bool = False
-    remote: str = "origin"
-    # The review loop: the PRs it opened are looked at this often (seconds); a comment
-    # mentioning the trigger, a review asking for changes or a failing check starts a
-    # follow-up on the PR's branch, from accounts with write access or listed here.
-    review_poll_interval: float = Field(120.0, gt=0)
-    review_trigger: str = Field("@coffee-maker", min_length=1)
-    reviewers: list[str] = Field(default_factory=list)
-    max_followups: int = Field(5, ge=0)  # per PR
-    max_ci_repairs: int = Field(2, ge=0)  # per PR
-
-
-class GitHubSettings(_Strict):
-    repo: str | None = None
-    api_url: str = "https://api.github.com"
-    token_env: str = "GITHUB_TOKEN"
-
-    @field_validator("repo")
-    @classmethod
-    def _owner_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", value):
-            raise ValueError("must be owner/name")
-        return value
-
-
-class AppConfig(_Strict):
     default_provider: str | None = None
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     fallback: FallbackSettings = Field(default_factory=FallbackSettings)
     cost_controls: CostControls = Field(default_factory=CostControls)
-    agent: AgentSettings = Field(default_factory=AgentSettings)
-    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
-    github: GitHubSettings = Field(default_factory=GitHubSettings)
 
     #: Where it was loaded from (None for built-in defaults); not part of the file.
     source: str | None = Field(default=None, exclude=True)
@@ -240,6 +144,15 @@ class AppConfig(_Strict):
         order = [first or self.default_provider, *self.fallback.fallback_order]
         order += [n for n, p in self.providers.items() if p.enabled]
         return [n for n in dict.fromkeys(o for o in order if o) if n in self.providers]
+
+
+def __getattr__(name: str) -> Any:
+    """``AppConfig``, the whole file's schema, lives with the assembly (``coffee_maker.config``)."""
+    if name == "AppConfig":
+        from coffee_maker.config import AppConfig
+
+        return AppConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -274,7 +187,10 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = None) -> AppConfig:
-    """Validate already-loaded YAML data; errors name ``source`` and the key."""
+    """Validate already-loaded YAML data against the whole file's schema (every layer's
+    section, :class:`coffee_maker.config.AppConfig`); errors name ``source`` and the key."""
+    from coffee_maker.config import AppConfig
+
     env = process_environ() if environ is None else environ
     if data is None:
         data = {}

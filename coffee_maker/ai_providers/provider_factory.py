@@ -11,7 +11,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError, load_config
+from coffee_maker.ai_providers.provider_config import ConfigError, ProvidersConfig, load_config
 from coffee_maker.secrets import register_secret_names
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class ProviderFactory:
         self,
         config_path: str | os.PathLike[str] | None = None,
         *,
-        config: AppConfig | None = None,
+        config: ProvidersConfig | None = None,
         repo: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config if config is not None else load_config(config_path, repo)

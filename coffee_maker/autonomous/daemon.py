@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.providers._bounded import cancel_calls
 from coffee_maker.autonomous.iteration import Iteration
 from coffee_maker.autonomous.repo_lock import RepoLock
@@ -35,6 +34,7 @@ from coffee_maker.autonomous.run_endings import (
 )
 from coffee_maker.autonomous.service import SystemdNotifier, start_watchdog
 from coffee_maker.autonomous.state import RepoState
+from coffee_maker.config import AppConfig
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)

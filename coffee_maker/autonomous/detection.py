@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from coffee_maker.ai_providers.provider_config import AppConfig
+    from coffee_maker.config import AppConfig
 
 #: Directories never searched for test files (plus every hidden directory).
 SKIP_DIRS = frozenset(

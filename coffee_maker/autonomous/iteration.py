@@ -22,7 +22,6 @@ from coffee_maker.agent.sandbox import NO_SANDBOX_NOTE
 from coffee_maker.agent.verification import Verifier, result_fields
 from coffee_maker.ai_providers.cost_tracker import CostTracker, money
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.autonomous import git_ops, preflight, publishing, run_requests, task_ids
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
@@ -46,6 +45,7 @@ from coffee_maker.autonomous.run_endings import (
 )
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
+from coffee_maker.config import AppConfig
 from coffee_maker.logging import bind_context, get_logger
 
 log = get_logger(__name__)

@@ -13,9 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.roadmap import Priority, Roadmap, RoadmapError, Status
+from coffee_maker.config import AppConfig
 
 if TYPE_CHECKING:
     from coffee_maker.autonomous.iteration import Iteration

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from coffee_maker.ai_providers.provider_config import AppConfig, ConfigError
+from coffee_maker.ai_providers.provider_config import ConfigError
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.autonomous import git_ops, publishing, push_check
 from coffee_maker.autonomous.planning import resolve_base_branch
 from coffee_maker.autonomous.pull_requests import PullRequestError
+from coffee_maker.config import AppConfig
 from coffee_maker.errors import UserError
 from coffee_maker.secrets import redact_text
 

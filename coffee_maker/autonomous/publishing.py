@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from coffee_maker.agent import AgentResult, Status
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.public_text import LocalPaths, plain, strip_terminal
 from coffee_maker.autonomous.pull_requests import (
@@ -28,6 +27,7 @@ from coffee_maker.autonomous.pull_requests import (
 )
 from coffee_maker.autonomous.roadmap import Priority, set_status
 from coffee_maker.autonomous.roadmap import Status as RoadmapStatus
+from coffee_maker.config import AppConfig
 from coffee_maker.logging import get_logger
 from coffee_maker.secrets import redact_text
 

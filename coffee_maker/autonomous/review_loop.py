@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous.pr_watch import Check, PullSnapshot, PullWatch, Remark, pull_number
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.state import Outcome, RepoState, now_iso, state_dir
+from coffee_maker.config import AppConfig
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coffee_maker.ai_providers.atomic_files import locked
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous import git_ops, publishing
 from coffee_maker.autonomous.planning import resolve_base_branch
 from coffee_maker.autonomous.pull_requests import PullRequestError
@@ -30,6 +29,7 @@ from coffee_maker.autonomous.roadmap import (
     slugify,
 )
 from coffee_maker.autonomous.state import state_dir
+from coffee_maker.config import AppConfig
 from coffee_maker.errors import UserError
 
 TITLE_LIMIT = 120

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from coffee_maker.agent.sandbox import Sandbox
-from coffee_maker.ai_providers.provider_config import AgentSettings
+from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.autonomous.state import state_dir
 from coffee_maker.paths import user_config_dir, user_state_dir
 

@@ -28,7 +28,6 @@ from coffee_maker.agent.result import Interrupted
 from coffee_maker.agent.sandbox import Sandbox
 from coffee_maker.agent.test_report import TestReport
 from coffee_maker.agent.verification import TestSuite, Verifier
-from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.autonomous.detection import choose_tests
 from coffee_maker.autonomous.environment import (
     EnvironmentBroken,
@@ -38,6 +37,7 @@ from coffee_maker.autonomous.environment import (
 )
 from coffee_maker.autonomous.sandboxing import make_sandbox
 from coffee_maker.autonomous.state import atomic_write_json, state_dir
+from coffee_maker.config import AppConfig
 from coffee_maker.paths import package_cache_dir, user_state_dir
 from coffee_maker.secrets import redact_text
 

@@ -20,7 +20,7 @@ from coffee_maker.errors import UserError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from coffee_maker.ai_providers.provider_config import AppConfig
+    from coffee_maker.config import AppConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1

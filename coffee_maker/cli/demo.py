@@ -21,10 +21,11 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from coffee_maker.ai_providers.provider_config import AppConfig, parse_config
+from coffee_maker.ai_providers.provider_config import parse_config
 from coffee_maker.autonomous.daemon import DevDaemon
 from coffee_maker.autonomous.run_endings import Ending, IterationResult, RunOptions
 from coffee_maker.autonomous.state import state_dir
+from coffee_maker.config import AppConfig
 from coffee_maker.fakes.github import FakeGitHub
 from coffee_maker.fakes.openai import FakeOpenAI
 from coffee_maker.fakes.scripted import ScriptedCall, Turn

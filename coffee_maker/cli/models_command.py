@@ -26,7 +26,8 @@ from coffee_maker.cli.common import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from coffee_maker.ai_providers.provider_config import AppConfig, ProviderSettings
+    from coffee_maker.ai_providers.provider_config import ProviderSettings
+    from coffee_maker.config import AppConfig
 
 CACHE_FILE = "models_cache.json"
 MAX_AGE = timedelta(days=1)

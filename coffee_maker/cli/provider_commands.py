@@ -25,7 +25,7 @@ from coffee_maker.secrets import redact
 if TYPE_CHECKING:
     from coffee_maker.ai_providers.base import BaseAIProvider
     from coffee_maker.ai_providers.pricing import Price
-    from coffee_maker.ai_providers.provider_config import AppConfig
+    from coffee_maker.config import AppConfig
 
 _STYLE = {"ok": "green", "unchecked": "yellow", "skipped": "dim", "error": "red"}
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from coffee_maker.cli.common import UsageError
 
 if TYPE_CHECKING:
-    from coffee_maker.ai_providers.provider_config import AppConfig
     from coffee_maker.cli.setup_wizard import Answers
+    from coffee_maker.config import AppConfig
 
 HEADER = "# coffee-maker configuration, written by `project-manager setup` (README.md)."
 

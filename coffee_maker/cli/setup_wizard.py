@@ -22,7 +22,7 @@ from coffee_maker.cli.common import EXIT_OK, UsageError
 from coffee_maker.cli.prompts import Prompter
 
 if TYPE_CHECKING:
-    from coffee_maker.ai_providers.provider_config import AppConfig
+    from coffee_maker.config import AppConfig
 
 CONFIG_NAME = "ai_providers.yaml"
 CHECK_TIMEOUT = 10.0
