@@ -5,7 +5,9 @@ that mean a timeout or a dropped connection, the phrases that tell a quota from 
 limit or a context overflow when the HTTP status alone cannot (:data:`MARKERS`, by kind
 and by vendor), Anthropic's error types for an error inside a streamed 200, and where
 Google puts its retry delay and quota ids. :func:`classify` reads any SDK's exception
-through these tables; :func:`classify_cli_json` reads a Claude Code JSON result.
+through these tables; :func:`classify_cli_json` reads a Claude Code JSON result and
+:func:`classify_cli_message` the one-line error text of the other agent CLIs (Codex,
+Gemini CLI), with the reset time their usage-limit messages give.
 """
 
 from __future__ import annotations
@@ -115,6 +117,19 @@ STREAM_ERROR_STATUS: dict[str, int] = {
 DAILY = re.compile(r"PerDay|per day|daily", re.IGNORECASE)
 #: Claude Code's "usage limit reached|<epoch seconds of the reset>".
 USAGE_LIMIT = re.compile(r"usage limit reached\|(\d{9,})", re.IGNORECASE)
+#: Codex's "try again at 2:07 PM." / "try again at Dec 4th, 2026 1:57 PM." (local time).
+TRY_AGAIN_AT = re.compile(
+    r"try again at (?:(?P<month>[A-Z][a-z]{2}) (?P<day>\d{1,2})(?:st|nd|rd|th), (?P<year>\d{4}) )?"
+    r"(?P<hour>\d{1,2}):(?P<minute>\d{2}) ?(?P<ampm>[AP]M)",
+    re.IGNORECASE,
+)
+#: "try again in 20s", "reset after 3h20m15s", "resets in 1m 5s": a delay from now.
+RESET_IN = re.compile(
+    r"(?:try again|resets?)(?: after| in) (?P<spec>(?:\d+(?:\.\d+)? ?[hms] ?)+)", re.IGNORECASE
+)
+#: An HTTP status quoted in a CLI's error line ("unexpected status 401", "last status: 429").
+QUOTED_STATUS = re.compile(r"\b(?:status|HTTP)[: ]+(\d{3})\b", re.IGNORECASE)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def _markers(kind: ErrorKind) -> re.Pattern[str]:
@@ -308,3 +323,56 @@ def classify_cli_json(
     if _QUOTA.search(text):
         return QuotaExhaustedError(text.strip(), **fields)
     return UnknownProviderError(text.strip() or "Claude Code reported an error", **fields)
+
+
+def reset_time(text: str, now: datetime | None = None) -> datetime | None:
+    """When a usage-limit message says the limit resets (UTC), or None if it does not say."""
+    now = now or datetime.now(UTC)
+    epoch = USAGE_LIMIT.search(text)
+    if epoch:
+        return datetime.fromtimestamp(int(epoch.group(1)), UTC)
+    at = TRY_AGAIN_AT.search(text)
+    if at:
+        hour = int(at["hour"]) % 12 + (12 if at["ampm"].upper() == "PM" else 0)
+        local = now.astimezone()  # the CLI writes the time in the local zone, as we read it
+        when = local.replace(hour=hour, minute=int(at["minute"]), second=0, microsecond=0)
+        if at["month"] and at["month"].lower() in _MONTHS:
+            month = _MONTHS.index(at["month"].lower()) + 1
+            when = when.replace(year=int(at["year"]), month=month, day=int(at["day"]))
+        elif when < local:
+            when += timedelta(days=1)
+        return when.astimezone(UTC)
+    delay = RESET_IN.search(text)
+    if delay:
+        units = {"h": 3600, "m": 60, "s": 1}
+        parts = re.findall(r"(\d+(?:\.\d+)?) ?([hms])", delay["spec"].lower())
+        return now + timedelta(seconds=sum(float(n) * units[u] for n, u in parts))
+    return None
+
+
+def classify_cli_message(
+    text: str, *, provider: str | None = None, model: str | None = None
+) -> ProviderError:
+    """The error an agent CLI reported in words (its error event, its last line)."""
+    fields: dict[str, Any] = {"provider": provider, "model": model}
+    text = " ".join(text.split()) or "the CLI reported an error"
+    if _QUOTA.search(text):
+        reset = reset_time(text)
+        if reset is None and DAILY.search(text):
+            reset = next_pacific_midnight()
+        return QuotaExhaustedError(text, reset_at=reset, **fields)
+    if _CONTEXT.search(text):
+        return ContextTooLongError(text, **fields)
+    quoted = QUOTED_STATUS.search(text)
+    status = int(quoted.group(1)) if quoted else None
+    if status is None and re.search(r"rate.?limit", text, re.IGNORECASE):
+        status = 429
+    kind = kind_for_status(status, text)
+    if status is None and kind is ErrorKind.UNKNOWN:
+        if re.search(r"timed? ?out|timeout", text, re.IGNORECASE):
+            kind = ErrorKind.TIMEOUT
+        elif re.search(r"connection|connect error|network", text, re.IGNORECASE):
+            kind = ErrorKind.CONNECTION
+    reset = reset_time(text) if kind is ErrorKind.RATE_LIMITED else None
+    retry_after = (reset - datetime.now(UTC)).total_seconds() if reset else None
+    return make_error(kind, text, status_code=status, retry_after=retry_after, **fields)
