@@ -283,11 +283,22 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
 def kill_tree(pid: int) -> None:
     """Kill ``pid``, its process group and every descendant, leaving no orphan.
 
     The tree is frozen first (SIGSTOP), so that no process forks or re-parents while it is
-    being walked, then everything is killed.
+    being walked, then everything is killed, and this returns once they are gone (or after
+    ``KILL_GRACE`` seconds).
     """
     frozen: list[int] = []
     for _ in range(5):  # until no new process appears
@@ -301,3 +312,6 @@ def kill_tree(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     for victim in [pid, *frozen]:
         _signal(victim, signal.SIGKILL)
+    deadline = time.monotonic() + KILL_GRACE
+    while any(_alive(v) for v in frozen if v != pid) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -28,6 +28,7 @@ install its sandbox helper and every sandboxed command fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -61,6 +62,8 @@ PROVIDER_ID = "coffee_maker"
 KEY_ENV = "CODEX_API_KEY"
 #: Codex's own instructions and tool definitions, in tokens, sent with every request.
 BASE_PROMPT_TOKENS = 10_000
+#: Empty directories Codex's sandbox creates in the worktree to mount over; removed after.
+MOUNT_POINTS = (".codex", ".agents", ".aws", ".git")
 OUTPUT_TAIL = 600  # characters of a command's output kept in the actions record
 TEXT_TAIL = 300  # characters of stderr or odd output quoted in an error
 
@@ -258,6 +261,7 @@ class CodexCLIProvider(BaseAIProvider):
         run = CodexRun(self, count_tokens(prompt, self.model))
         timeout = request.timeout or self.settings.timeout
         stall = self.settings.stall_timeout
+        existing = {name for name in MOUNT_POINTS if os.path.lexists(cwd / name)}
         try:
             outcome = run_streaming(
                 self.command(binary, cwd),
@@ -270,6 +274,8 @@ class CodexCLIProvider(BaseAIProvider):
             )
         except OSError as exc:
             raise self._error(f"could not start Codex CLI {binary}: {exc.strerror or exc}") from exc
+        finally:
+            _remove_mount_points(cwd, existing)
         if outcome.stopped == "timeout":
             raise ProviderTimeoutError(
                 f"Codex CLI did not finish within {timeout:g} s (process tree killed)",
@@ -330,6 +336,15 @@ class CodexCLIProvider(BaseAIProvider):
 
     def _error(self, message: str) -> UnknownProviderError:
         return UnknownProviderError(message, provider=self.name, model=self.model)
+
+
+def _remove_mount_points(cwd: Path, existing: set[str]) -> None:
+    """Remove the empty directories the sandbox left in the worktree (not any it found)."""
+    for name in MOUNT_POINTS:
+        path = cwd / name
+        if name not in existing and path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):  # not empty: the model put something there
+                path.rmdir()
 
 
 def _toml(value: Mapping[str, Any]) -> str:
