@@ -116,6 +116,13 @@ def test_once_with_the_real_codex_cli(tmp_path: Path, monkeypatch, codex_home) -
     assert not pull.draft and "codex" in (pull.body or "")
     assert "**Verdict: passed (2 passed; baseline 1 passed)**" in (pull.body or "")
     assert [(c["provider"], c["outcome"]) for c in project.calls()] == [("codex", "ok")]
+    records = [
+        json.loads(line)
+        for path in (project.checkout / ".git" / "coffee-maker" / "runs").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    actions = [a for r in records if r["type"] == "actions" for a in r["actions"]]
+    assert [a["type"] for a in actions] == ["command", "file_change"]  # what Codex did
     assert snapshot(project.checkout) == before
     for secret in (MODEL_KEY, ANTHROPIC_KEY):
         assert secret not in done.stdout + done.stderr + (pull.body or "")

@@ -371,7 +371,7 @@ def classify_cli_message(
     if status is None and kind is ErrorKind.UNKNOWN:
         if re.search(r"timed? ?out|timeout", text, re.IGNORECASE):
             kind = ErrorKind.TIMEOUT
-        elif re.search(r"connection|connect error|network", text, re.IGNORECASE):
+        elif re.search(r"connection|connect error|network|disconnected|error sending request", text, re.IGNORECASE):
             kind = ErrorKind.CONNECTION
     reset = reset_time(text) if kind is ErrorKind.RATE_LIMITED else None
     retry_after = (reset - datetime.now(UTC)).total_seconds() if reset else None
