@@ -129,6 +129,10 @@ RESET_IN = re.compile(
 )
 #: An HTTP status quoted in a CLI's error line ("unexpected status 401", "last status: 429").
 QUOTED_STATUS = re.compile(r"\b(?:status|HTTP)[: ]+(\d{3})\b", re.IGNORECASE)
+_TIMED_OUT = re.compile(r"timed? ?out|timeout", re.IGNORECASE)
+_CONNECTION = re.compile(
+    r"connection|connect error|network|disconnected|error sending request", re.IGNORECASE
+)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
@@ -369,9 +373,9 @@ def classify_cli_message(
         status = 429
     kind = kind_for_status(status, text)
     if status is None and kind is ErrorKind.UNKNOWN:
-        if re.search(r"timed? ?out|timeout", text, re.IGNORECASE):
+        if _TIMED_OUT.search(text):
             kind = ErrorKind.TIMEOUT
-        elif re.search(r"connection|connect error|network|disconnected|error sending request", text, re.IGNORECASE):
+        elif _CONNECTION.search(text):
             kind = ErrorKind.CONNECTION
     reset = reset_time(text) if kind is ErrorKind.RATE_LIMITED else None
     retry_after = (reset - datetime.now(UTC)).total_seconds() if reset else None
