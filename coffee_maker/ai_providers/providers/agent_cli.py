@@ -34,9 +34,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from coffee_maker.ai_providers.base import add_usage, make_usage
+from coffee_maker.ai_providers.tokens import count_tokens
 from coffee_maker.secrets import is_secret_name
+
+if TYPE_CHECKING:
+    from coffee_maker.ai_providers.base import BaseAIProvider
 
 #: Variables an agent CLI may inherit: the system's basics, nothing that authenticates.
 INHERITED = frozenset(
@@ -117,8 +122,10 @@ def run_streaming(
     timeout: float,
     stall_timeout: float,
     on_event: Callable[[dict[str, Any]], str | None],
+    on_stderr: Callable[[str], str | None] | None = None,
 ) -> RunOutcome:
-    """Run ``command``, feed it ``stdin_text``, hand each JSON line to ``on_event``.
+    """Run ``command``, feed it ``stdin_text``, hand each JSON line to ``on_event`` (and
+    each stderr line to ``on_stderr``); either may return a reason to stop the run.
 
     Raises OSError when the program cannot be started. However the call ends (a stop, an
     interruption, an exception in ``on_event``), no process of the run is left behind.
@@ -135,7 +142,7 @@ def run_streaming(
     )
     feeder = threading.Thread(target=_feed, args=(process, stdin_text), daemon=True)
     feeder.start()
-    reader = _Reader(process, on_event)
+    reader = _Reader(process, on_event, on_stderr)
     outcome = RunOutcome(returncode=None)
     try:
         outcome.stopped = reader.pump(started + timeout, stall_timeout)
@@ -166,11 +173,16 @@ class _Reader:
     """Reads stdout line by line and stderr's tail, without ever blocking past a limit."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], on_event: Callable[[dict[str, Any]], str | None]
+        self,
+        process: subprocess.Popen[bytes],
+        on_event: Callable[[dict[str, Any]], str | None],
+        on_stderr: Callable[[str], str | None] | None,
     ) -> None:
         self.process = process
         self.on_event = on_event
+        self.on_stderr = on_stderr
         self.stderr = b""
+        self._stderr_line = b""
         self.other_output: list[str] = []
         self._line = b""
         self._skipping = False  # inside a line over LINE_LIMIT
@@ -197,9 +209,9 @@ class _Reader:
                     continue
                 last_output = time.monotonic()
                 if key.fileobj is self.process.stderr:
-                    self.stderr = (self.stderr + data)[-STDERR_KEEP:]
-                    continue
-                reason = self._lines(data)
+                    reason = self._stderr(data)
+                else:
+                    reason = self._lines(data)
                 if reason is not None:
                     return reason
         return self._line_end()
@@ -217,6 +229,18 @@ class _Reader:
         if len(self._line) > LINE_LIMIT:
             self._line, self._skipping = b"", True
             self.other_output.append(f"(an output line over {LINE_LIMIT} bytes was dropped)")
+        return None
+
+    def _stderr(self, data: bytes) -> str | None:
+        self.stderr = (self.stderr + data)[-STDERR_KEEP:]
+        if self.on_stderr is None:
+            return None
+        *lines, rest = (self._stderr_line + data).split(b"\n")
+        self._stderr_line = rest[-LINE_LIMIT:]
+        for line in lines:
+            reason = self.on_stderr(line.decode("utf-8", "replace"))
+            if reason is not None:
+                return reason
         return None
 
     def _line_end(self) -> str | None:
@@ -242,6 +266,44 @@ class _Reader:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+# -- what a run may have spent so far ----------------------------------------------------------
+
+
+class SpendEstimate:
+    """The usage of a run whose exact figures only come at its end, grown one tool round at
+    a time: every round re-sends the conversation, its repeated prefix read from the cache.
+
+    ``base_tokens`` is what the CLI sends with every request besides the task (its own
+    instructions and tool definitions).
+    """
+
+    def __init__(self, provider: BaseAIProvider, base_tokens: int, prompt: str) -> None:
+        self.provider = provider
+        self.context = base_tokens + count_tokens(prompt, provider.model)
+        self.usage = make_usage()
+        self._sent = 0
+        self._request(0)
+
+    def round(self, new_text: str) -> None:
+        """A tool round: the model wrote ``new_text`` (a call, its result); one more request."""
+        tokens = count_tokens(new_text, self.provider.model)
+        self.context += tokens
+        self._request(tokens)
+
+    def _request(self, output: int) -> None:
+        cached, self._sent = self._sent, self.context
+        self.usage = add_usage(
+            self.usage, make_usage(self.context - cached, max(output, 50), cached)
+        )
+
+    def over(self, usage: dict[str, int] | None = None) -> bool:
+        """The spend (``usage``, else the estimate) is past the provider's ``max_budget_usd``."""
+        cap = self.provider.settings.max_budget_usd
+        if not cap or self.provider.is_free:
+            return False
+        return self.provider.cost_of(usage if usage is not None else self.usage) > cap
 
 
 # -- stopping a run for good -----------------------------------------------------------------

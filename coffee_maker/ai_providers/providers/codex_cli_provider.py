@@ -47,13 +47,13 @@ from coffee_maker.ai_providers.base import (
 from coffee_maker.ai_providers.classification import classify_cli_message
 from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
 from coffee_maker.ai_providers.providers.agent_cli import (
+    SpendEstimate,
     cli_environ,
     find_binary,
     run_streaming,
     under_temp_dir,
 )
 from coffee_maker.ai_providers.providers.claude_cli_provider import flatten_conversation
-from coffee_maker.ai_providers.tokens import count_tokens
 from coffee_maker.secrets import redact_text, register_secret_value
 
 #: The model provider Codex is given for a custom ``base_url``.
@@ -72,8 +72,7 @@ TEXT_TAIL = 300  # characters of stderr or odd output quoted in an error
 class CodexRun:
     """What the events of one ``codex exec`` said, folded as they arrive."""
 
-    provider: CodexCLIProvider
-    prompt_tokens: int
+    spend: SpendEstimate
     thread_id: str | None = None
     turns: int = 0
     messages: list[str] = field(default_factory=list)
@@ -81,15 +80,7 @@ class CodexRun:
     usage: dict[str, int] | None = None  # the exact usage of completed turns
     failure: str | None = None  # turn.failed's message
     errors: list[str] = field(default_factory=list)  # error events and error items
-    context_tokens: int = 0  # the estimate: what the next request sends
-    estimate: dict[str, int] = field(default_factory=make_usage)
-    _sent: int = 0  # what the previous request sent: read from the cache next time
 
-    def __post_init__(self) -> None:
-        self.context_tokens = BASE_PROMPT_TOKENS + self.prompt_tokens
-        self._request(self.context_tokens, 0)
-
-    # -- events ---------------------------------------------------------------------------
     def on_event(self, event: dict[str, Any]) -> str | None:
         """Fold one event in; ``"budget"`` when the spend passed ``max_budget_usd``."""
         kind = event.get("type")
@@ -108,7 +99,7 @@ class CodexRun:
             self.errors.append(str(event.get("message") or ""))
         elif kind == "item.completed" and isinstance(event.get("item"), Mapping):
             self._item(event["item"])
-        return "budget" if self.over_budget() else None
+        return "budget" if self.spend.over(self.usage) else None
 
     def _item(self, item: Mapping[str, Any]) -> None:
         kind = item.get("type")
@@ -141,26 +132,7 @@ class CodexRun:
         else:
             return  # reasoning, todo lists: nothing the record needs
         self.actions.append(action)
-        # A tool round: the model wrote the call, and the next request re-sends it all.
-        tokens = count_tokens(new_text, self.provider.model)
-        self.context_tokens += tokens
-        self._request(self.context_tokens, tokens)
-
-    # -- money ----------------------------------------------------------------------------
-    def _request(self, context: int, output: int) -> None:
-        """Add one model request to the estimate: the repeated prefix is read from cache."""
-        cached, self._sent = self._sent, context
-        self.estimate = add_usage(
-            self.estimate, make_usage(context - cached, max(output, 50), cached)
-        )
-
-    def spent(self) -> float:
-        usage = self.usage if self.usage is not None else self.estimate
-        return self.provider.cost_of(usage)
-
-    def over_budget(self) -> bool:
-        cap = self.provider.settings.max_budget_usd
-        return bool(cap) and not self.provider.is_free and self.spent() > cap
+        self.spend.round(new_text)
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -258,7 +230,7 @@ class CodexCLIProvider(BaseAIProvider):
         prompt = flatten_conversation(request.messages)
         if request.system_prompt:
             prompt = f"{request.system_prompt}\n\n{prompt}"
-        run = CodexRun(self, count_tokens(prompt, self.model))
+        run = CodexRun(SpendEstimate(self, BASE_PROMPT_TOKENS, prompt))
         timeout = request.timeout or self.settings.timeout
         stall = self.settings.stall_timeout
         existing = {name for name in MOUNT_POINTS if os.path.lexists(cwd / name)}
@@ -294,9 +266,8 @@ class CodexCLIProvider(BaseAIProvider):
         return self._result(run, outcome.stopped, outcome.seconds)
 
     def _result(self, run: CodexRun, stopped: str | None, seconds: float) -> ProviderResult:
+        usage = run.usage if run.usage is not None else run.spend.usage
         estimated = run.usage is None
-        usage = run.estimate if estimated else run.usage
-        assert usage is not None
         result = ProviderResult(
             content=run.messages[-1] if run.messages else "",
             model=self.model,
