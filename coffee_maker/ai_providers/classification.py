@@ -40,7 +40,7 @@ MARKERS: dict[ErrorKind, dict[str, tuple[str, ...]]] = {
         "openai daily caps": ("per day",),
         "anthropic": ("credit balance is too low",),
         "claude code": ("usage limit", r"(?<!rate )limit reached", "out of credits"),
-        "google": ("PerDay", "daily limit"),
+        "google": ("PerDay", "daily limit", "daily quota"),
     },
     ErrorKind.CONTEXT_TOO_LONG: {
         "anthropic": ("prompt is too long", "prompt_too_long"),
@@ -123,12 +123,14 @@ TRY_AGAIN_AT = re.compile(
     r"(?P<hour>\d{1,2}):(?P<minute>\d{2}) ?(?P<ampm>[AP]M)",
     re.IGNORECASE,
 )
-#: "try again in 20s", "reset after 3h20m15s", "resets in 1m 5s": a delay from now.
+#: "try again in 20s", "reset after 3h20m15s", "retry after 2s": a delay from now.
 RESET_IN = re.compile(
-    r"(?:try again|resets?)(?: after| in) (?P<spec>(?:\d+(?:\.\d+)? ?[hms] ?)+)", re.IGNORECASE
+    r"(?:try again|resets?|retry)(?: after| in) (?P<spec>(?:\d+(?:\.\d+)? ?[hms] ?)+)",
+    re.IGNORECASE,
 )
-#: An HTTP status quoted in a CLI's error line ("unexpected status 401", "last status: 429").
-QUOTED_STATUS = re.compile(r"\b(?:status|HTTP)[: ]+(\d{3})\b", re.IGNORECASE)
+#: An HTTP status quoted in a CLI's error line ("unexpected status 401", "last status: 429",
+#: a Google error body's ``"code":401``).
+QUOTED_STATUS = re.compile(r'(?:\b(?:status|HTTP)[: ]+|"code": ?)(\d{3})\b', re.IGNORECASE)
 _TIMED_OUT = re.compile(r"timed? ?out|timeout", re.IGNORECASE)
 _CONNECTION = re.compile(
     r"connection|connect error|network|disconnected|error sending request", re.IGNORECASE

@@ -89,9 +89,10 @@ def cli_environ(
 
 
 def find_binary(cli_path: str) -> str | None:
-    """``cli_path`` if it is an executable path, else the program of that name on PATH."""
+    """``cli_path`` if it is an executable path (made absolute: the CLI runs elsewhere),
+    else the program of that name on PATH."""
     if os.sep in cli_path or (os.altsep and os.altsep in cli_path):
-        path = Path(cli_path).expanduser()
+        path = Path(cli_path).expanduser().absolute()
         return str(path) if path.is_file() and os.access(path, os.X_OK) else None
     return shutil.which(cli_path)
 
