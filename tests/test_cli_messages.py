@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from coffee_maker.ai_providers.classification import classify_cli_message, reset_time
+from coffee_maker.ai_providers.cli_errors import classify_cli_json, classify_cli_message, reset_time
 from coffee_maker.ai_providers.errors import ErrorKind
 
 NOW = datetime(2026, 12, 2, 14, 30, tzinfo=UTC)
@@ -77,3 +77,28 @@ def test_a_usage_limit_carries_its_reset():
     error = classify_cli_message(LIMIT.format(when="Jan 11th, 2027 1:57 PM"))
     assert error.reset_at == datetime(2027, 1, 11, 13, 57, tzinfo=UTC)
     assert classify_cli_message("daily limit reached").reset_at is not None  # Pacific midnight
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5-hour limit reached ∙ resets 2am", datetime(2026, 12, 3, 2, 0, tzinfo=UTC)),
+        ("Claude usage limit reached. Your limit resets at 5:30pm (Europe/Paris).",
+         datetime(2026, 12, 2, 16, 30, tzinfo=UTC)),
+        ("You've hit your limit · resets 3pm (America/New_York)",
+         datetime(2026, 12, 2, 20, 0, tzinfo=UTC)),
+    ],
+)  # fmt: skip
+def test_claude_code_plan_limits_are_quota_until_their_reset(text, expected, monkeypatch):
+    import coffee_maker.ai_providers.cli_errors as cli_errors
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return NOW if tz is None else NOW.astimezone(tz)
+
+    monkeypatch.setattr(cli_errors, "datetime", Clock)
+    data = {"type": "result", "is_error": True, "result": text, "terminal_reason": "api_error"}
+    error = classify_cli_json(data, provider="claude-cli", model="sonnet")
+    assert error is not None and error.kind is ErrorKind.QUOTA_EXHAUSTED
+    assert error.reset_at == expected

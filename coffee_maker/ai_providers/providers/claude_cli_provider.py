@@ -35,7 +35,7 @@ from coffee_maker.ai_providers.base import (
     ProviderResult,
     make_usage,
 )
-from coffee_maker.ai_providers.classification import classify_cli_json
+from coffee_maker.ai_providers.cli_errors import classify_cli_json
 from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
 from coffee_maker.ai_providers.providers.claude_provider import normalise_stop_reason
 from coffee_maker.secrets import redact_text, register_secret_value, scrubbed_environ

@@ -44,7 +44,7 @@ from coffee_maker.ai_providers.base import (
     add_usage,
     make_usage,
 )
-from coffee_maker.ai_providers.classification import classify_cli_message
+from coffee_maker.ai_providers.cli_errors import classify_cli_message
 from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
 from coffee_maker.ai_providers.providers.agent_cli import (
     SpendEstimate,

@@ -39,7 +39,7 @@ from coffee_maker.ai_providers.base import (
     ProviderResult,
     make_usage,
 )
-from coffee_maker.ai_providers.classification import classify_cli_message
+from coffee_maker.ai_providers.cli_errors import classify_cli_message
 from coffee_maker.ai_providers.errors import (
     ErrorKind,
     ProviderError,
