@@ -364,3 +364,24 @@ def test_config_keys(stand_in, codex_home):
 def test_an_agentic_run_reserves_its_whole_cap(stand_in, codex_home):
     provider = make(stand_in, codex_home, max_budget_usd=3.0)
     assert provider.estimate_cost("Fix the bug") == 3.0
+
+
+def test_a_stop_of_the_daemon_ends_the_run_at_once(codex_bin, codex_home, cli_env, fake, workspace):
+    """SIGTERM's cancel_calls() reaches a CLI run too: killed now, not at its timeout."""
+    import threading
+
+    from coffee_maker.ai_providers.providers._bounded import CallCancelled, cancel_calls
+
+    marker = "271.828"
+    fake.reply_tool_calls([("exec_command", {"cmd": f"sleep {marker}", "yield_time_ms": 300})])
+    fake.trickle()
+    timer = threading.Timer(3.0, cancel_calls)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(CallCancelled):
+            make(codex_bin, codex_home, fake).execute_prompt("sleep", working_dir=str(workspace))
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 8
+    assert processes_with(marker) == []

@@ -8,7 +8,10 @@ reasons, whichever comes first:
 - ``timeout``: the wall time of the run is over;
 - ``stall``: no output at all for ``stall_timeout`` seconds (a stream that hangs, a known
   failure of these CLIs);
-- a reason ``on_event`` returns (the provider's budget cap, read from the events).
+- a reason ``on_event`` returns (the provider's budget cap, read from the events);
+- a stop of the daemon (Ctrl-C, SIGTERM): ``cancel_calls`` reaches it through
+  :func:`~coffee_maker.ai_providers.providers._bounded.on_cancel`, and the call raises
+  ``CallCancelled`` once the tree is killed.
 
 Stopping kills the whole process tree: every descendant, found by parent pid before any is
 killed (a sandbox helper may start a session of its own, out of the process group), is
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coffee_maker.ai_providers.base import add_usage, make_usage
+from coffee_maker.ai_providers.providers._bounded import CallCancelled, on_cancel
 from coffee_maker.ai_providers.tokens import count_tokens
 from coffee_maker.secrets import is_secret_name
 
@@ -73,6 +77,7 @@ INHERITED_PREFIXES = ("LC_", "XDG_")
 STDERR_KEEP = 64 * 1024  # bytes of stderr kept (its tail)
 LINE_LIMIT = 8 * 1024 * 1024  # a longer event line is dropped, not buffered
 KILL_GRACE = 5.0  # seconds to reap the process once killed
+CANCEL_POLL = 0.25  # seconds between two looks at a stop request
 
 
 def cli_environ(
@@ -146,13 +151,16 @@ def run_streaming(
     reader = _Reader(process, on_event, on_stderr)
     outcome = RunOutcome(returncode=None)
     try:
-        outcome.stopped = reader.pump(started + timeout, stall_timeout)
+        with on_cancel(reader.cancel):
+            outcome.stopped = reader.pump(started + timeout, stall_timeout)
     finally:
         if outcome.stopped is not None or process.poll() is None:
             kill_tree(process.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=KILL_GRACE)
         reader.close()
+    if outcome.stopped == "cancelled":  # a stop (Ctrl-C, SIGTERM): the run ends, interrupted
+        raise CallCancelled(reader.cancelled or "stop requested")
     outcome.returncode = None if outcome.stopped else process.returncode
     outcome.stderr = reader.stderr.decode("utf-8", "replace")
     outcome.other_output = reader.other_output
@@ -187,22 +195,29 @@ class _Reader:
         self.other_output: list[str] = []
         self._line = b""
         self._skipping = False  # inside a line over LINE_LIMIT
+        self.cancelled: str | None = None  # why a stop was asked for
         self._selector = selectors.DefaultSelector()
         for stream in (process.stdout, process.stderr):
             assert stream is not None
             os.set_blocking(stream.fileno(), False)
             self._selector.register(stream, selectors.EVENT_READ)
 
+    def cancel(self, reason: str) -> None:
+        """Called from a signal handler: only a flag, read by :meth:`pump` within a poll."""
+        self.cancelled = reason
+
     def pump(self, deadline: float, stall_timeout: float) -> str | None:
         """Read until both pipes close; a stop reason if the run must be stopped first."""
         last_output = time.monotonic()
         while self._selector.get_map():
+            if self.cancelled is not None:
+                return "cancelled"
             now = time.monotonic()
             if now >= deadline:
                 return "timeout"
             if now - last_output >= stall_timeout:
                 return "stall"
-            wait = min(deadline - now, last_output + stall_timeout - now)
+            wait = min(deadline - now, last_output + stall_timeout - now, CANCEL_POLL)
             for key, _ in self._selector.select(timeout=max(0.01, wait)):
                 data = os.read(key.fd, 65536)
                 if not data:
