@@ -267,3 +267,11 @@ def test_missing_binary_and_factory(tmp_path, cli_env, workspace):
     )
     built = ProviderFactory(config=config).get_provider("gemini-cli")
     assert isinstance(built, GeminiCLIProvider) and built.estimate_cost("x") == 2.0
+
+
+def test_real_gemini_stalled_stream_is_stopped(gemini_bin, cli_env, fake, workspace):
+    fake.trickle()  # HTTP 200, then no event ever
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeoutError, match=r"stalled: no output for 3 s"):
+        make(gemini_bin, fake, stall_timeout=3).execute_prompt("hi", working_dir=str(workspace))
+    assert time.monotonic() - started < 12
