@@ -27,6 +27,7 @@ def _isolated_environment(tmp_path_factory, monkeypatch):
             "NOTIFY_SOCKET",
             "WATCHDOG_USEC",
             "COFFEE_MAKER_PRICES",
+            "CODEX_HOME",
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # rich tables: same width on a terminal and in CI

@@ -19,10 +19,10 @@ from fakes.ollama import CONTEXT_TOO_LONG, FakeOllama
 
 from coffee_maker.ai_providers.classification import (
     classify,
-    classify_cli_json,
     next_pacific_midnight,
     parse_retry_after,
 )
+from coffee_maker.ai_providers.cli_errors import classify_cli_json
 from coffee_maker.ai_providers.errors import Action, ErrorKind, ProviderError, RateLimitError
 from coffee_maker.fakes.openai import CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA, FakeOpenAI
 from coffee_maker.fakes.server import Reply

@@ -226,6 +226,10 @@ class Agent:
                 ),
             )
             self._append_turn(result)
+            if result.metadata.get("actions"):  # what the CLI did: commands, changed files
+                self._record(
+                    "actions", provider=result.provider, actions=result.metadata["actions"]
+                )
             if result.error:
                 self.error = result.error
             return result.content.strip() or "(no summary given)"

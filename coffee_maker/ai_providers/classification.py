@@ -5,7 +5,7 @@ that mean a timeout or a dropped connection, the phrases that tell a quota from 
 limit or a context overflow when the HTTP status alone cannot (:data:`MARKERS`, by kind
 and by vendor), Anthropic's error types for an error inside a streamed 200, and where
 Google puts its retry delay and quota ids. :func:`classify` reads any SDK's exception
-through these tables; :func:`classify_cli_json` reads a Claude Code JSON result.
+through these tables; what the agent CLIs report in words is read in ``cli_errors.py``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from coffee_maker.ai_providers.errors import (
-    ContextTooLongError,
     ErrorKind,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
-    QuotaExhaustedError,
     UnknownProviderError,
     make_error,
 )
@@ -37,8 +35,13 @@ MARKERS: dict[ErrorKind, dict[str, tuple[str, ...]]] = {
         "openai": ("insufficient_quota", "exceeded your current quota", "billing"),
         "openai daily caps": ("per day",),
         "anthropic": ("credit balance is too low",),
-        "claude code": ("usage limit", r"(?<!rate )limit reached", "out of credits"),
-        "google": ("PerDay", "daily limit"),
+        "claude code": (
+            "usage limit",
+            r"(?<!rate )limit reached",
+            "out of credits",
+            r"hit your (?:usage )?limit",
+        ),
+        "google": ("PerDay", "daily limit", "daily quota"),
     },
     ErrorKind.CONTEXT_TOO_LONG: {
         "anthropic": ("prompt is too long", "prompt_too_long"),
@@ -113,8 +116,6 @@ STREAM_ERROR_STATUS: dict[str, int] = {
 
 #: A daily cap, whoever says it: it resets at midnight Pacific time.
 DAILY = re.compile(r"PerDay|per day|daily", re.IGNORECASE)
-#: Claude Code's "usage limit reached|<epoch seconds of the reset>".
-USAGE_LIMIT = re.compile(r"usage limit reached\|(\d{9,})", re.IGNORECASE)
 
 
 def _markers(kind: ErrorKind) -> re.Pattern[str]:
@@ -276,35 +277,3 @@ def classify(
     return make_error(
         kind, message, status_code=int(status), retry_after=retry_after, reset_at=reset_at, **fields
     )
-
-
-def classify_cli_json(
-    data: Mapping[str, Any], *, provider: str | None = None, model: str | None = None
-) -> ProviderError | None:
-    """The error in a Claude Code ``--output-format json`` result, or None if there is none.
-
-    A turn limit (``subtype: error_max_turns``) is not a provider failure: the agent did
-    work in the workspace, so the caller reports it as a result with ``error`` set.
-    """
-    if not data.get("is_error") or data.get("subtype") == "error_max_turns":
-        return None
-    text = " ".join(str(data.get(k) or "") for k in ("result", "terminal_reason", "subtype"))
-    text += " " + " ".join(str(e) for e in data.get("errors") or [])
-    fields: dict[str, Any] = {"provider": provider, "model": model}
-    usage = USAGE_LIMIT.search(text)
-    if usage:
-        reset = datetime.fromtimestamp(int(usage.group(1)), UTC)
-        return QuotaExhaustedError("Claude usage limit reached", reset_at=reset, **fields)
-    if data.get("terminal_reason") == "prompt_too_long" or _CONTEXT.search(text):
-        return ContextTooLongError(text.strip() or "prompt too long", **fields)
-    status = data.get("api_error_status")
-    if isinstance(status, int):
-        return make_error(
-            kind_for_status(status, text),
-            text.strip() or f"HTTP {status}",
-            status_code=status,
-            **fields,
-        )
-    if _QUOTA.search(text):
-        return QuotaExhaustedError(text.strip(), **fields)
-    return UnknownProviderError(text.strip() or "Claude Code reported an error", **fields)

@@ -175,10 +175,10 @@ def make_error(kind: ErrorKind, message: str, **fields: Any) -> ProviderError:
     return ERROR_CLASSES[kind](message, **fields)
 
 
-#: Names that moved to :mod:`coffee_maker.ai_providers.classification`, still importable here.
+#: Names that moved to :mod:`coffee_maker.ai_providers.classification` (and ``cli_errors``),
+#: still importable here.
 _CLASSIFICATION = {
     "classify",
-    "classify_cli_json",
     "kind_for_status",
     "next_pacific_midnight",
     "parse_retry_after",
@@ -190,4 +190,8 @@ def __getattr__(name: str) -> Any:
         from coffee_maker.ai_providers import classification
 
         return getattr(classification, name)
+    if name == "classify_cli_json":
+        from coffee_maker.ai_providers import cli_errors
+
+        return cli_errors.classify_cli_json
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

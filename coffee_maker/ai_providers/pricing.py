@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 TYPE_SECTIONS: dict[str, str] = {
     "claude": "anthropic",
     "claude-cli": "anthropic",
+    "codex-cli": "openai",
+    "gemini-cli": "gemini",
     "openai": "openai",
     "gemini": "gemini",
     "ollama": "ollama",

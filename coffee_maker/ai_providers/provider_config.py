@@ -78,14 +78,19 @@ class ProviderSettings(_Strict):
     rpm: int | None = Field(None, gt=0)
     daily_requests: int | None = Field(None, gt=0)
     monthly_requests: int | None = Field(None, gt=0)
-    # claude-cli
-    cli_path: str = "claude"
+    # agent CLIs (claude-cli, codex-cli, gemini-cli); cli_path None: the CLI's usual name
+    cli_path: str | None = None
     max_turns: int = Field(40, gt=0)
     permission_mode: str = "acceptEdits"
     allow_shell: bool = False
     allowed_tools: list[str] = Field(default_factory=list)
     # one agentic run may spend up to this (passed as --max-budget-usd, reserved up front)
     max_budget_usd: float | None = Field(2.0, gt=0)
+    # codex-cli: its sandbox for the commands the model runs, a stream with no event for
+    # this long is stopped, and its state directory (None: $CODEX_HOME or ~/.codex)
+    sandbox: Literal["read-only", "workspace-write", "danger-full-access"] = "workspace-write"
+    stall_timeout: float = Field(300.0, gt=0)
+    codex_home: str | None = None
     # gemini
     vertex: bool = False
     project: str | None = None

@@ -23,6 +23,8 @@ _PROVIDERS = "coffee_maker.ai_providers.providers"
 _REGISTRY: dict[str, str | type[BaseAIProvider]] = {
     "claude": f"{_PROVIDERS}.claude_provider:ClaudeProvider",
     "claude-cli": f"{_PROVIDERS}.claude_cli_provider:ClaudeCLIProvider",
+    "codex-cli": f"{_PROVIDERS}.codex_cli_provider:CodexCLIProvider",
+    "gemini-cli": f"{_PROVIDERS}.gemini_cli_provider:GeminiCLIProvider",
     "openai": f"{_PROVIDERS}.openai_provider:OpenAIProvider",
     "gemini": f"{_PROVIDERS}.gemini_provider:GeminiProvider",
     "ollama": f"{_PROVIDERS}.ollama_provider:OllamaProvider",

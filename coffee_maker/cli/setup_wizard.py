@@ -31,11 +31,14 @@ COMPATIBLE = "compatible"
 KINDS = {
     "claude": "Anthropic API",
     "claude-cli": "Claude Code CLI (your Claude subscription; needs the `claude` program)",
+    "codex": "OpenAI Codex CLI (your ChatGPT plan; needs the `codex` program)",
+    "gemini-cli": "Google Gemini CLI (your Google login; needs the `gemini` program)",
     "openai": "OpenAI API",
     "gemini": "Google Gemini API",
     "ollama": "local models through Ollama: free and private",
     COMPATIBLE: "another OpenAI-compatible vendor (Fireworks, Groq, OpenRouter, vLLM, ...)",
 }
+AGENT_CLIS = {"claude-cli", "codex-cli", "gemini-cli"}
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -158,7 +161,7 @@ class Wizard:
         if kind == "ollama":
             host = entry.get("host") or "http://localhost:11434"
             settings["host"] = self.prompt.ask(f"{option}: Ollama host", host, _url_problem)
-        if kind == "claude-cli":
+        if kind in AGENT_CLIS:  # a plan's login by default; a key stays optional
             return Choice(option, settings)
         key_env = entry.get("api_key_env") or provider_class(kind).default_api_key_env
         if not key_env:

@@ -1,10 +1,14 @@
-"""A fake OpenAI Chat Completions server (also any OpenAI-compatible vendor).
+"""A fake OpenAI API server: Chat Completions (any OpenAI-compatible vendor) and Responses.
 
 ``POST /v1/chat/completions`` answers scripted turns as a ``chat.completion`` JSON object,
 or, when the request says ``stream: true``, as ``data: {chunk}`` SSE lines ending with
 ``data: [DONE]`` (the usage chunk only with ``stream_options.include_usage``), exactly as
 api.openai.com does. ``GET /v1/models`` lists :attr:`models`. Errors carry OpenAI's body
 ``{"error": {"message", "type", "param", "code"}}``.
+
+``POST /v1/responses`` (the Responses API, which the Codex CLI streams) answers the same
+script in that API's format (:mod:`coffee_maker.fakes.openai_responses`);
+:meth:`FakeOpenAI.fail_in_stream` scripts a ``response.failed`` event.
 
     with FakeOpenAI() as fake:
         fake.reply_tool_calls([("read_file", {"path": "a.py"})]).reply_text("done")
@@ -17,6 +21,7 @@ import json
 import time
 from typing import Any
 
+from coffee_maker.fakes.openai_responses import RESPONSES_PATH, failed_stream, render_response
 from coffee_maker.fakes.scripted import ScriptedCall, ScriptedModelServer, Turn, text_pieces
 from coffee_maker.fakes.server import RecordedRequest, Reply
 
@@ -67,10 +72,21 @@ CONTEXT_LENGTH_EXCEEDED = (
 
 
 class FakeOpenAI(ScriptedModelServer):
-    """OpenAI's Chat Completions API. ``error()`` takes ``type=``, ``code=``, ``param=``."""
+    """OpenAI's Chat Completions and Responses APIs. ``error()`` takes ``type=``, ``code=``,
+    ``param=`` and any further field of the error object (ChatGPT plans' ``usage_limit_reached``
+    errors carry ``plan_type`` and ``resets_at``)."""
 
     def is_model_call(self, request: RecordedRequest) -> bool:
-        return request.method == "POST" and request.path == CHAT_PATH
+        return request.method == "POST" and request.path in (CHAT_PATH, RESPONSES_PATH)
+
+    def fail_in_stream(self, code: str, message: str, *, times: int = 1) -> FakeOpenAI:
+        """The next Responses calls start streaming, then end with ``response.failed``."""
+
+        def answer(request: RecordedRequest) -> Reply:
+            return failed_stream(request.json or {}, self.new_id, code, message)
+
+        self.enqueue(*[answer] * times)
+        return self
 
     def presented_key(self, request: RecordedRequest) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -94,6 +110,7 @@ class FakeOpenAI(ScriptedModelServer):
         type: str | None = None,
         code: str | None = None,
         param: str | None = None,
+        **extra: Any,
     ) -> Reply:
         default = _ERRORS.get(status, ("Error", "api_error", None))
         error = {
@@ -101,12 +118,15 @@ class FakeOpenAI(ScriptedModelServer):
             "type": type or default[1],
             "param": param,
             "code": code if code is not None else default[2],
+            **extra,
         }
         return Reply(status, {"error": error}, {"x-request-id": self.new_id("req_"), **headers})
 
     # -- rendering ---------------------------------------------------------------------
     def render_turn(self, turn: Turn, request: RecordedRequest) -> Reply:
         body = request.json or {}
+        if request.path == RESPONSES_PATH:
+            return render_response(turn, body, self.new_id)
         model = turn.model or body.get("model", "gpt-fake")
         calls = [self._call(c) for c in turn.tool_calls]
         if body.get("stream"):

@@ -26,7 +26,7 @@ import contextlib
 import contextvars
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +77,17 @@ class CallCancelled(KeyboardInterrupt):
 _live_calls: dict[int, CallLimits] = {}
 
 
+#: Calls that are not sockets (an agent CLI's process): each is told to stop by a hook.
+_cancel_hooks: dict[int, Callable[[str], None]] = {}
+
+
 def cancel_calls(reason: str = "stop requested; the model call in flight was cancelled") -> int:
     """Cut every call in flight short at once; how many there were.
 
     Safe in a signal handler. Each call's deadline becomes now (so no further connect,
     write or retry starts) and its sockets are shut down (so a read blocked on them returns
-    now); the call then raises :class:`CallCancelled` with ``reason``.
+    now); the call then raises :class:`CallCancelled` with ``reason``. A call registered
+    with :func:`on_cancel` has its hook called instead.
     """
     calls = list(_live_calls.values())
     for limits in calls:
@@ -90,7 +95,22 @@ def cancel_calls(reason: str = "stop requested; the model call in flight was can
         limits.deadline = time.monotonic()
         for stream in list(limits.streams):
             stream.shut_down()
-    return len(calls)
+    hooks = list(_cancel_hooks.values())
+    for hook in hooks:
+        hook(reason)
+    return len(calls) + len(hooks)
+
+
+@contextlib.contextmanager
+def on_cancel(hook: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, :func:`cancel_calls` calls ``hook(reason)`` (it must only set a
+    flag: it runs in a signal handler)."""
+    key = id(hook)
+    _cancel_hooks[key] = hook
+    try:
+        yield
+    finally:
+        _cancel_hooks.pop(key, None)
 
 
 _current: contextvars.ContextVar[CallLimits | None] = contextvars.ContextVar(

@@ -35,7 +35,7 @@ from coffee_maker.ai_providers.base import (
     ProviderResult,
     make_usage,
 )
-from coffee_maker.ai_providers.classification import classify_cli_json
+from coffee_maker.ai_providers.cli_errors import classify_cli_json
 from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
 from coffee_maker.ai_providers.providers.claude_provider import normalise_stop_reason
 from coffee_maker.secrets import redact_text, register_secret_value, scrubbed_environ
@@ -78,7 +78,7 @@ class ClaudeCLIProvider(BaseAIProvider):
 
     def binary(self) -> str | None:
         """The CLI's full path: ``cli_path`` if it is a path, else looked up on PATH."""
-        cli_path = self.settings.cli_path
+        cli_path = self.settings.cli_path or "claude"
         if os.sep in cli_path or (os.altsep and os.altsep in cli_path):
             path = Path(cli_path).expanduser()
             return str(path) if path.is_file() and os.access(path, os.X_OK) else None
@@ -90,7 +90,7 @@ class ClaudeCLIProvider(BaseAIProvider):
 
     def describe_unavailable(self) -> str:
         return (
-            f"Claude Code CLI not found: {self.settings.cli_path} (install it with "
+            f"Claude Code CLI not found: {self.settings.cli_path or 'claude'} (install it with "
             f"`npm install -g @anthropic-ai/claude-code`, or set providers.{self.name}.cli_path)"
         )
 
