@@ -23,6 +23,7 @@ from coffee_maker.ai_providers.config_env import (
     process_environ,
 )
 from coffee_maker.ai_providers.pricing import Price
+from coffee_maker.ai_providers.routing_settings import RoutingSettings, check_routing
 from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
 
 __all__ = [  # ConfigError and the environment's part are re-exported: one import for callers
@@ -127,6 +128,8 @@ class ProviderSettings(_Strict):
     host: str | None = None
     # models without native tool calling use the SEARCH/REPLACE text protocol
     tool_calling: bool = True
+    # runs on this machine (or one the user owns): may see code routing keeps private
+    local: bool = False
 
     def price_override(self) -> Price | None:
         return Price(**self.pricing.model_dump()) if self.pricing else None
@@ -230,6 +233,7 @@ class AppConfig(_Strict):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     #: Where it was loaded from (None for built-in defaults); not part of the file.
     source: str | None = Field(default=None, exclude=True)
@@ -310,6 +314,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
     except ValidationError as exc:
         raise ConfigError(f"environment override: {exc.errors()[0]['msg']}") from None
     _check_references(config, source)
+    check_routing(config, source)
     _check_types(config, source, implicit_types)
     return config
 
