@@ -25,6 +25,7 @@ from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, Fallback
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
 from coffee_maker.autonomous import git_ops, preflight, publishing, task_ids
+from coffee_maker.autonomous.cascade import Cascade
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
     describe_plan,
@@ -34,6 +35,8 @@ from coffee_maker.autonomous.planning import (
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
+from coffee_maker.autonomous.routing import RouteDecision
+from coffee_maker.autonomous.routing_history import route_for
 from coffee_maker.autonomous.run_endings import (
     Ending,
     IterationResult,
@@ -85,6 +88,8 @@ class Iteration:
         self.on_step = on_step
         self.should_stop = should_stop
         self.state = RepoState.load(self.repo)
+        #: The routed run's tiers (cascade.py); None: the plain fallback chain.
+        self.cascade: Cascade | None = None
 
     # -- what to do -------------------------------------------------------------------------
     def select(self, roadmap: Roadmap) -> Priority | None:
@@ -222,7 +227,25 @@ class Iteration:
             "blocked or waiting on dependencies)"
         )
 
+    def route(self, priority: Priority) -> RouteDecision:
+        """The priority's route now (routing.py): the run, --dry-run and route explain agree."""
+        return route_for(self.config, self.state, self.tracker, priority, self.options.provider)
+
     def _run_priority(self, priority: Priority) -> IterationResult:
+        """One attempt; with routing, tier by tier on fresh worktrees (cascade.py)."""
+        decision = self.route(priority)
+        if decision.refused:
+            reason = f"routing refused it: {decision.refused}"
+            return record_failure(self.state, 1, priority.id, None, "", reason)
+        if decision.routed:
+            self.cascade = Cascade(decision, self.config.cost_controls.per_task_limit)
+        while True:
+            outcome = self._attempt(priority)
+            if self.cascade is None or not self.cascade.escalating:
+                return outcome
+            self.on_step(f"{priority.id}: escalating to tier {self.cascade.tier.index}")
+
+    def _attempt(self, priority: Priority) -> IterationResult:
         daemon = self.config.daemon
         run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
         branch = git_ops.branch_name(priority.id, priority.slug, daemon.branch_prefix)
@@ -263,7 +286,12 @@ class Iteration:
         self, priority: Priority, worktree: git_ops.Worktree, run_id: str, pushed_before: bool
     ) -> IterationResult:
         task_id = task_ids.task_id(self.repo.name, priority.id, run_id)
+        cascade = self.cascade
+        if cascade is not None:
+            task_id = cascade.claim(task_id)
         strategy = self.strategy(task_id)
+        if cascade is not None:
+            strategy = cascade.strategy(strategy)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
         if self.sandbox_note():
@@ -306,10 +334,15 @@ class Iteration:
             provider = lead.name if lead else None
             bind_context(provider=provider)
             self._step("agent", f"{priority.id}: the model is working", provider=provider)
-            result = agent.run(task_text(priority))
+            task = task_text(priority)
+            result = agent.run(cascade.task(task) if cascade else task)
+            if cascade is not None and cascade.after(result, worktree, self.tracker):
+                said = "; ".join(cascade.lines())
+                return IterationResult(Ending.FAILED, f"{priority.id}: {said}", priority.id)
             if result.status is Status.PROVIDER_FAILURE or publishing.waits_for_budget(result):
+                reason = publishing.unavailable_reason(result)
                 return record_unavailable(
-                    self.state, priority.id, publishing.unavailable_reason(result), result
+                    self.state, priority.id, reason, result, self._routing_details()
                 )
             if not result.files_changed and pushed_before:
                 result = self._resume(result, worktree, verifier)
@@ -350,6 +383,8 @@ class Iteration:
             content = publishing.pr_content(
                 priority, result, test_command, worktree, run_id, dropped, notes
             )
+            if self.cascade is not None:
+                content.routing = self.cascade.lines()
             attempt = self.state.record(priority.id)["attempts"] + 1
             base_branch = resolve_base_branch(self.config, self.repo)
             pr_url = publishing.open_pr(self.publisher(), base_branch, worktree, content, attempt)
@@ -371,8 +406,11 @@ class Iteration:
             verdict=verdict,
             cost=round(result.cost, 6),
             status=result.status.value,
+            **self._routing_details(),
         )
         said = f"verdict: {publishing.verdict_text(result)}; cost {money(result.cost)}"
+        if self.cascade is not None and self.cascade.tries:
+            said += "; tiers: " + "; ".join(self.cascade.lines())
         if pr_url:
             kind = "pull request" if succeeded else "draft pull request"
             message = f"{priority.id}: opened {kind} {pr_url} ({said})"
@@ -394,7 +432,15 @@ class Iteration:
         self, priority_id: str, result: AgentResult | None, branch: str, reason: str, *rest: str
     ) -> IterationResult:
         attempts = self.config.daemon.max_attempts
-        return record_failure(self.state, attempts, priority_id, result, branch, reason, *rest)
+        pr_url = rest[0] if rest else None
+        return record_failure(
+            self.state, attempts, priority_id, result, branch, reason, pr_url,
+            self._routing_details(),
+        )  # fmt: skip
+
+    def _routing_details(self) -> dict[str, Any]:
+        """The cascade's tier tries, for the state's history entry (``route stats``)."""
+        return self.cascade.details() if self.cascade is not None and self.cascade.tries else {}
 
     def _recover_interrupted_run(self) -> None:
         """A run the state still calls current was killed (we hold the lock): record it and

@@ -1,0 +1,155 @@
+"""Routing end to end: ``code-developer --once`` with two scripted tiers, and privacy.
+
+Two FakeOpenAI servers are two providers (a cheap tier and a frontier tier) driven
+through the real openai SDK; git, the CLI and PyGithub against FakeGitHub are real. What
+is asserted is what a user would check: which server was asked, the PR body, the state's
+history and the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_support import (
+    BROKEN_SUBTRACT,
+    MODEL,
+    MODEL_KEY,
+    Setup,
+    fakes_running,
+    implement_subtract,
+    isolate_git,
+    make_project,
+)
+
+from coffee_maker.fakes.openai import FakeOpenAI
+
+TURN = 0.006  # a scripted turn at the frontier's prices (1000 in at $3/M, 200 out at $15/M)
+
+
+@contextmanager
+def two_tiers(
+    tmp_path: Path, monkeypatch: Any, **routing: Any
+) -> Iterator[tuple[Setup, FakeOpenAI]]:
+    """The project's `openai` provider is the frontier; `cheap` is a second fake server."""
+    isolate_git(tmp_path, monkeypatch)
+    project = make_project(tmp_path)
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as cheap_server,
+        fakes_running(project) as setup,
+    ):
+        cheap_local = routing.pop("cheap_local", False)
+        project.write_config(
+            setup.model.url,
+            setup.github.url,
+            providers={
+                "openai": _provider(setup.model.url, 3.0, 15.0, False),
+                "cheap": _provider(cheap_server.url, 0.3, 1.5, cheap_local),
+            },
+            routing={"tiers": [["cheap"], ["openai"]], **routing},
+        )
+        yield setup, cheap_server
+
+
+def _provider(url: str, price_in: float, price_out: float, local: bool) -> dict[str, Any]:
+    return {
+        "type": "openai",
+        "model": MODEL,
+        "base_url": f"{url}/v1",
+        "api_key_env": "OPENAI_API_KEY",
+        "timeout": 60,
+        "pricing": {"input": price_in, "output": price_out},
+        "local": local,
+    }
+
+
+def test_the_cheap_tier_fails_the_tests_and_the_frontier_tier_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with two_tiers(tmp_path, monkeypatch) as (setup, cheap):
+        project, frontier, github = setup.project, setup.model, setup.github
+        cheap.script(implement_subtract(BROKEN_SUBTRACT, "Added subtract (wrong)."))
+        frontier.script(implement_subtract())
+
+        done = project.run("--once", timeout=120)
+
+        assert done.returncode == 0, done.stderr
+        assert "opened pull request" in done.stdout
+        assert "tier 0 (cheap): new failures" in done.stdout
+        assert "tier 1 (openai): passed" in done.stdout
+        # The cheap tier went first; the frontier was told what it learnt.
+        assert len(cheap.model_calls) == 4 and len(frontier.model_calls) == 4
+        first = frontier.model_calls[0].body.decode()
+        assert "did not pass verification" in first
+        assert "return a + b  # wrong" in first  # the previous diff, as reference
+        assert "test_subtract" in first  # the failing test
+        # The PR carries the frontier's change and says which tiers were tried.
+        assert len(github.pulls) == 1 and not github.pulls[0].draft
+        body = github.pulls[0].body or ""
+        assert "- Routing (cheapest tier first" in body
+        assert f"tier 0 (cheap): new failures, ${4 * TURN / 10:.4f}" in body
+        assert f"tier 1 (openai): passed, ${4 * TURN:.4f}" in body
+        # One attempt in the state, with both tiers; one task id in the ledger for both.
+        record = project.state()["priorities"]["PRIORITY 1"]
+        assert record["last_outcome"] == "success" and record["attempts"] == 1
+        tiers = record["history"][-1]["routing"]["tiers"]
+        assert [(t["label"], t["passed"]) for t in tiers] == [("cheap", False), ("openai", True)]
+        assert tiers[0]["cost"] == pytest.approx(4 * TURN / 10)
+        calls = project.calls()
+        assert [c["provider"] for c in calls] == ["cheap"] * 4 + ["openai"] * 4
+        assert len({c["task_id"] for c in calls}) == 1
+        assert project.worktrees() == []
+        # status says it too
+        status = _cli(project, "code-developer", "status")
+        assert "tier 0 (cheap): new failures" in status.stdout, status.stdout
+
+
+def test_a_local_priority_never_reaches_a_cloud_provider_even_when_the_local_one_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with two_tiers(tmp_path, monkeypatch, cheap_local=True) as (setup, local):
+        project, cloud = setup.project, setup.model
+        roadmap = project.origin.parent / "seed" / "ROADMAP.md"
+        text = roadmap.read_text().replace(
+            "Add `subtract(a, b)`", "**Privacy**: local\n\nAdd `subtract(a, b)`"
+        )
+        _push_roadmap(project, text)
+        local.error(500, times=50)  # the local model is down
+        cloud.script(implement_subtract())
+
+        done = project.run("--once", timeout=120)
+
+        assert done.returncode != 0
+        assert "no provider is available" in done.stdout + done.stderr
+        assert local.model_calls, "the local provider was asked"
+        assert cloud.requests == [], "a cloud provider saw a private priority"
+        assert {c["provider"] for c in project.calls()} == {"cheap"}
+        explain = _cli(project, "project-manager", "route", "explain", "1")
+        assert "privacy: local only" in explain.stdout, explain.stdout + explain.stderr
+        assert "openai not local, left out" in explain.stdout
+
+
+def _push_roadmap(project: Any, text: str) -> None:
+    from daemon_support import git
+
+    seed = project.origin.parent / "seed"
+    (seed / "ROADMAP.md").write_text(text)
+    git(seed, "commit", "-qam", "private priority")
+    git(seed, "push", "-q", str(project.origin), "main")
+
+
+def _cli(project: Any, program: str, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    command = str(Path(sys.executable).with_name(program))
+    return subprocess.run(
+        [command, *args, "--config", str(project.config), "--repo", str(project.checkout)],
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
