@@ -73,6 +73,13 @@ def test_the_cheap_tier_fails_the_tests_and_the_frontier_tier_passes(
         project, frontier, github = setup.project, setup.model, setup.github
         cheap.script(implement_subtract(BROKEN_SUBTRACT, "Added subtract (wrong)."))
         frontier.script(implement_subtract())
+        plan = "tiers to try: tier 0 (cheap) -> tier 1 (openai)"
+        explain = _cli(project, "project-manager", "route", "explain", "1")
+        assert plan in explain.stdout and "type: feature" in explain.stdout, explain.stderr
+        dry = project.run("--dry-run")
+        assert f"route: {plan}" in dry.stdout, dry.stdout + dry.stderr
+        worst = next(x for x in dry.stdout.splitlines() if x.startswith("first call's worst"))
+        assert worst.endswith(" on cheap"), worst  # the start tier's, not the default's
 
         done = project.run("--once", timeout=120)
 
@@ -105,6 +112,9 @@ def test_the_cheap_tier_fails_the_tests_and_the_frontier_tier_passes(
         # status says it too
         status = _cli(project, "code-developer", "status")
         assert "tier 0 (cheap): new failures" in status.stdout, status.stdout
+        stats = _cli(project, "project-manager", "route", "stats").stdout.splitlines()
+        assert any(line.split()[:5] == ["feature", "cheap", "1", "0", "0%"] for line in stats)
+        assert any(line.split()[:5] == ["feature", "openai", "1", "1", "100%"] for line in stats)
 
 
 def test_a_local_priority_never_reaches_a_cloud_provider_even_when_the_local_one_fails(
