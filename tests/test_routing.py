@@ -6,6 +6,7 @@ also proved where it matters, in the fallback chain, with real SDKs against fake
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -307,3 +308,37 @@ def test_a_local_route_makes_zero_cloud_requests_even_when_the_local_model_fails
             strategy.chat([Message.user("the private code")])
     assert ollama.model_calls, "the local provider was tried"
     assert openai.requests == [] and anthropic.requests == []
+
+
+# -- the second opinion's reply ---------------------------------------------------------------
+
+
+def test_a_second_opinion_is_read_leniently_and_bounded() -> None:
+    from coffee_maker.autonomous.second_opinion import Finding, parse
+
+    finding = {"file": "a.py", "line": 3, "problem": "off by one"}
+    reply = json.dumps({"verdict": "request_changes", "findings": [finding]})
+    fenced = f"Sure.\n```json\n{reply}\n```"
+    assert parse(fenced) == ("request_changes", [Finding("a.py", "off by one", 3)])
+    assert parse("I think it is fine.") == ("unreadable", [])
+    assert parse('{"verdict": "merge it now"}') == ("unreadable", [])
+    unclear = [{"problem": "no file"}, "text", {"file": "b.py", "problem": " "}]
+    vague = json.dumps({"verdict": "request_changes", "findings": unclear})
+    assert parse(vague) == ("request_changes", [])  # nothing concrete: no repair round
+    many = {"verdict": "request_changes", "findings": [{"file": "x.py", "problem": "p" * 999}] * 50}
+    _, findings = parse(json.dumps(many))
+    assert len(findings) == 10 and len(findings[0].problem) == 300
+
+
+def test_when_a_second_opinion_is_wanted() -> None:
+    from coffee_maker.ai_providers.routing_settings import ReviewSettings
+    from coffee_maker.autonomous.second_opinion import wanted
+
+    small, large = "+x\n" * 10, "+x\n" * 500
+    assert not wanted(None, True, small)
+    assert wanted(ReviewSettings(provider="g", when="always"), False, small)
+    assert not wanted(ReviewSettings(provider="g", when="escalated"), False, small)
+    assert wanted(ReviewSettings(provider="g", when="escalated"), True, small)
+    assert not wanted(ReviewSettings(provider="g", when="large_diff"), True, small)
+    assert wanted(ReviewSettings(provider="g", when="large_diff"), False, large)
+    assert not wanted(ReviewSettings(provider="g", when="always"), False, "")

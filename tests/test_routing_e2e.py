@@ -8,6 +8,7 @@ history and the ledger.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,11 +19,13 @@ from daemon_support import (
     BROKEN_SUBTRACT,
     MODEL,
     MODEL_KEY,
+    SUBTRACT,
     Setup,
     fakes_running,
     implement_subtract,
     isolate_git,
     make_project,
+    turn,
 )
 
 from coffee_maker.fakes.openai import FakeOpenAI
@@ -163,3 +166,42 @@ def _cli(project: Any, program: str, *args: str) -> Any:
         text=True,
         timeout=60,
     )
+
+
+def test_a_second_opinion_asking_for_changes_gets_one_repair_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    review = {"provider": "cheap", "when": "always"}
+    with two_tiers(tmp_path, monkeypatch, review=review) as (setup, reviewer):
+        project, model, github = setup.project, setup.model, setup.github
+        config = project.config.read_text().replace("- - cheap\n  - - openai", "- - openai")
+        project.config.write_text(config)  # one tier: the frontier; cheap only reviews
+        model.script(implement_subtract())
+        findings = {
+            "verdict": "request_changes",
+            "findings": [{"file": "calc.py", "line": 6, "problem": "subtract has no docstring"}],
+        }
+        reviewer.reply_text("Here it is:\n```json\n" + json.dumps(findings) + "\n```")
+        model.script(
+            [
+                turn(("write_file", {"path": "calc.py", "content": SUBTRACT + "# reviewed\n"})),
+                turn(("finish", {"summary": "Documented subtract()."})),
+            ]
+        )
+
+        done = project.run("--once", timeout=120)
+
+        assert done.returncode == 0, done.stderr
+        assert len(reviewer.model_calls) == 1
+        asked = reviewer.model_calls[0].body.decode()
+        assert "<diff>" in asked and "def subtract" in asked and "Add subtract" in asked
+        repair = model.model_calls[4].body.decode()
+        assert "subtract has no docstring" in repair and "already in the worktree" in repair
+        body = github.pulls[0].body or ""
+        assert "- Second opinion before this pull request:" in body
+        assert "second opinion by cheap: request changes" in body
+        assert "one repair round followed: success" in body
+        assert "finding: calc.py:6: subtract has no docstring" in body
+        calls = project.calls()
+        assert [c["provider"] for c in calls] == ["openai"] * 4 + ["cheap"] + ["openai"] * 2
+        assert len({c["task_id"] for c in calls}) == 1  # the review is budgeted with the task

@@ -163,7 +163,7 @@ def _lessons(tier: Tier, result: AgentResult, verdict: str, worktree: git_ops.Wo
     tail = result.test_output_tail.strip()
     if tail:
         parts.append("The end of its test output:\n~~~text\n" + tail[-TEST_TAIL_LIMIT:] + "\n~~~")
-    diff = _diff(worktree)
+    diff = worktree_diff(worktree)
     if diff:
         cut = "\n[... diff cut ...]" if len(diff) > DIFF_LIMIT else ""
         parts.append(
@@ -174,7 +174,7 @@ def _lessons(tier: Tier, result: AgentResult, verdict: str, worktree: git_ops.Wo
     return redact_text("\n\n".join(parts) + "\n")
 
 
-def _diff(worktree: git_ops.Worktree) -> str:
+def worktree_diff(worktree: git_ops.Worktree) -> str:
     """The worktree's change against the base, new files included (its index is ours:
     the worktree is removed right after)."""
     try:
@@ -182,5 +182,5 @@ def _diff(worktree: git_ops.Worktree) -> str:
         git_text(worktree.path, "add", "--intent-to-add", "--all", *spec)
         return git_text(worktree.path, "diff", "--no-color", worktree.base_sha, *spec)
     except GitError as exc:
-        log.warning("could not read the failed tier's diff", error=str(exc))
+        log.warning("could not read the worktree's diff", error=str(exc))
         return ""

@@ -24,7 +24,7 @@ from coffee_maker.ai_providers.cost_tracker import CostTracker, money
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_config import AppConfig
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.autonomous import git_ops, preflight, publishing, task_ids
+from coffee_maker.autonomous import git_ops, preflight, publishing, second_opinion, task_ids
 from coffee_maker.autonomous.cascade import Cascade
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
@@ -90,6 +90,7 @@ class Iteration:
         self.state = RepoState.load(self.repo)
         #: The routed run's tiers (cascade.py); None: the plain fallback chain.
         self.cascade: Cascade | None = None
+        self.opinion: second_opinion.Review | None = None  # routing.review's, before the PR
 
     # -- what to do -------------------------------------------------------------------------
     def select(self, roadmap: Roadmap) -> Priority | None:
@@ -289,9 +290,9 @@ class Iteration:
         cascade = self.cascade
         if cascade is not None:
             task_id = cascade.claim(task_id)
-        strategy = self.strategy(task_id)
+        strategy = base = self.strategy(task_id)
         if cascade is not None:
-            strategy = cascade.strategy(strategy)
+            strategy = cascade.strategy(base)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
         if self.sandbox_note():
@@ -349,6 +350,14 @@ class Iteration:
             if not result.files_changed:
                 reason = publishing.failure_reason(result)
                 return self._record_failure(priority.id, result, worktree.branch, reason)
+            if self.config.routing.review is not None:
+                again = (*parts[:5], transcript.with_name(f"{run_id}-review.jsonl"), task_id)
+                result, self.opinion = second_opinion.apply(
+                    self.config.routing.review, base, task, result, worktree,
+                    escalated=bool(cascade and len(cascade.tries) > 1),
+                    local_only=bool(cascade and cascade.decision.local_only),
+                    repair=lambda text: Agent(*again, should_stop=self.should_stop).run(text),
+                )  # fmt: skip
             notes = publishing.review_notes(result, bench, self.sandbox_note())
             return self._publish(priority, worktree, result, verifier.command, run_id, notes)
         finally:
@@ -385,6 +394,8 @@ class Iteration:
             )
             if self.cascade is not None:
                 content.routing = self.cascade.lines()
+            if self.opinion is not None:
+                content.review = self.opinion.lines()
             attempt = self.state.record(priority.id)["attempts"] + 1
             base_branch = resolve_base_branch(self.config, self.repo)
             pr_url = publishing.open_pr(self.publisher(), base_branch, worktree, content, attempt)
