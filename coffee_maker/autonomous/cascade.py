@@ -64,8 +64,11 @@ def last_tiers(record: dict[str, Any]) -> list[str]:
 
 @dataclass
 class Cascade:
-    decision: RouteDecision
-    per_task_limit: float | None
+    """One priority's tiers, tried one after another. Without a routed decision it is a
+    no-op: the plain fallback chain, the task as it is, no tiers recorded."""
+
+    decision: RouteDecision | None = None
+    per_task_limit: float | None = None
     position: int = 0
     tries: list[TierTry] = field(default_factory=list)
     task_id: str | None = None
@@ -74,7 +77,20 @@ class Cascade:
     stopped: str | None = None  # why it did not go on (budget), for the record
 
     @property
+    def routed(self) -> bool:
+        return self.decision is not None and self.decision.routed and bool(self.decision.tiers)
+
+    @property
+    def local_only(self) -> bool:
+        return self.decision is not None and self.decision.local_only
+
+    @property
+    def escalated(self) -> bool:
+        return len(self.tries) > 1
+
+    @property
     def tier(self) -> Tier:
+        assert self.decision is not None
         return self.decision.tiers[self.position]
 
     def claim(self, task_id: str) -> str:
@@ -84,10 +100,12 @@ class Cascade:
 
     def strategy(self, base: FallbackStrategy) -> FallbackStrategy:
         """``base`` limited to this tier's providers, in the tier's order."""
+        if not self.routed:
+            return base
         return base.restricted(self.allows(self.tier), order=self.tier.providers)
 
     def allows(self, tier: Tier) -> Callable[[BaseAIProvider], bool]:
-        names, local_only = frozenset(tier.providers), self.decision.local_only
+        names, local_only = frozenset(tier.providers), self.local_only
         return lambda p: p.name in names and (not local_only or bool(p.settings.local))
 
     def task(self, text: str) -> str:
@@ -95,12 +113,15 @@ class Cascade:
 
     def after(self, result: AgentResult, worktree: git_ops.Worktree, tracker: CostTracker) -> bool:
         """Record this tier's try; True when the next tier should start over."""
+        self.escalating = False
+        if not self.routed:
+            return False
+        assert self.decision is not None
         verdict = _verdict(result)
         passed = result.status is Status.SUCCESS
         tier = self.tier
         self.tries.append(TierTry(tier.index, tier.label, round(result.cost, 6),
                                   result.status.value, verdict, passed))  # fmt: skip
-        self.escalating = False
         if passed or self.position + 1 >= len(self.decision.tiers):
             return False
         if result.status is Status.UNVERIFIED:
@@ -120,6 +141,8 @@ class Cascade:
 
     def details(self) -> dict[str, Any]:
         """What the state's history entry keeps (``route stats`` reads it back)."""
+        if self.decision is None or not self.tries:
+            return {}
         return {
             "routing": {
                 "type": self.decision.profile.task_type,

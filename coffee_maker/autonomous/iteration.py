@@ -88,8 +88,8 @@ class Iteration:
         self.on_step = on_step
         self.should_stop = should_stop
         self.state = RepoState.load(self.repo)
-        #: The routed run's tiers (cascade.py); None: the plain fallback chain.
-        self.cascade: Cascade | None = None
+        #: The routed run's tiers (cascade.py); without routing, the plain fallback chain.
+        self.cascade = Cascade()
         self.opinion: second_opinion.Review | None = None  # routing.review's, before the PR
 
     # -- what to do -------------------------------------------------------------------------
@@ -238,11 +238,10 @@ class Iteration:
         if decision.refused:
             reason = f"routing refused it: {decision.refused}"
             return record_failure(self.state, 1, priority.id, None, "", reason)
-        if decision.routed:
-            self.cascade = Cascade(decision, self.config.cost_controls.per_task_limit)
+        self.cascade = Cascade(decision, self.config.cost_controls.per_task_limit)
         while True:
             outcome = self._attempt(priority)
-            if self.cascade is None or not self.cascade.escalating:
+            if not self.cascade.escalating:
                 return outcome
             self.on_step(f"{priority.id}: escalating to tier {self.cascade.tier.index}")
 
@@ -286,13 +285,10 @@ class Iteration:
     def _work(
         self, priority: Priority, worktree: git_ops.Worktree, run_id: str, pushed_before: bool
     ) -> IterationResult:
-        task_id = task_ids.task_id(self.repo.name, priority.id, run_id)
         cascade = self.cascade
-        if cascade is not None:
-            task_id = cascade.claim(task_id)
-        strategy = base = self.strategy(task_id)
-        if cascade is not None:
-            strategy = cascade.strategy(base)
+        task_id = cascade.claim(task_ids.task_id(self.repo.name, priority.id, run_id))
+        base = self.strategy(task_id)
+        strategy = cascade.strategy(base)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
         if self.sandbox_note():
@@ -336,14 +332,14 @@ class Iteration:
             bind_context(provider=provider)
             self._step("agent", f"{priority.id}: the model is working", provider=provider)
             task = task_text(priority)
-            result = agent.run(cascade.task(task) if cascade else task)
-            if cascade is not None and cascade.after(result, worktree, self.tracker):
+            result = agent.run(cascade.task(task))
+            if cascade.after(result, worktree, self.tracker):
                 said = "; ".join(cascade.lines())
                 return IterationResult(Ending.FAILED, f"{priority.id}: {said}", priority.id)
             if result.status is Status.PROVIDER_FAILURE or publishing.waits_for_budget(result):
                 reason = publishing.unavailable_reason(result)
                 return record_unavailable(
-                    self.state, priority.id, reason, result, self._routing_details()
+                    self.state, priority.id, reason, result, cascade.details()
                 )
             if not result.files_changed and pushed_before:
                 result = self._resume(result, worktree, verifier)
@@ -354,8 +350,7 @@ class Iteration:
                 again = (*parts[:5], transcript.with_name(f"{run_id}-review.jsonl"), task_id)
                 result, self.opinion = second_opinion.apply(
                     self.config.routing.review, base, task, result, worktree,
-                    escalated=bool(cascade and len(cascade.tries) > 1),
-                    local_only=bool(cascade and cascade.decision.local_only),
+                    escalated=cascade.escalated, local_only=cascade.local_only,
                     repair=lambda text: Agent(*again, should_stop=self.should_stop).run(text),
                 )  # fmt: skip
             notes = publishing.review_notes(result, bench, self.sandbox_note())
@@ -392,10 +387,8 @@ class Iteration:
             content = publishing.pr_content(
                 priority, result, test_command, worktree, run_id, dropped, notes
             )
-            if self.cascade is not None:
-                content.routing = self.cascade.lines()
-            if self.opinion is not None:
-                content.review = self.opinion.lines()
+            content.routing = self.cascade.lines()
+            content.review = self.opinion.lines() if self.opinion else []
             attempt = self.state.record(priority.id)["attempts"] + 1
             base_branch = resolve_base_branch(self.config, self.repo)
             pr_url = publishing.open_pr(self.publisher(), base_branch, worktree, content, attempt)
@@ -417,10 +410,10 @@ class Iteration:
             verdict=verdict,
             cost=round(result.cost, 6),
             status=result.status.value,
-            **self._routing_details(),
+            **self.cascade.details(),
         )
         said = f"verdict: {publishing.verdict_text(result)}; cost {money(result.cost)}"
-        if self.cascade is not None and self.cascade.tries:
+        if self.cascade.tries:
             said += "; tiers: " + "; ".join(self.cascade.lines())
         if pr_url:
             kind = "pull request" if succeeded else "draft pull request"
@@ -443,15 +436,10 @@ class Iteration:
         self, priority_id: str, result: AgentResult | None, branch: str, reason: str, *rest: str
     ) -> IterationResult:
         attempts = self.config.daemon.max_attempts
-        pr_url = rest[0] if rest else None
+        extra = self.cascade.details()
         return record_failure(
-            self.state, attempts, priority_id, result, branch, reason, pr_url,
-            self._routing_details(),
-        )  # fmt: skip
-
-    def _routing_details(self) -> dict[str, Any]:
-        """The cascade's tier tries, for the state's history entry (``route stats``)."""
-        return self.cascade.details() if self.cascade is not None and self.cascade.tries else {}
+            self.state, attempts, priority_id, result, branch, reason, *rest, extra=extra
+        )
 
     def _recover_interrupted_run(self) -> None:
         """A run the state still calls current was killed (we hold the lock): record it and
