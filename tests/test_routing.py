@@ -342,3 +342,21 @@ def test_when_a_second_opinion_is_wanted() -> None:
     assert not wanted(ReviewSettings(provider="g", when="large_diff"), True, small)
     assert wanted(ReviewSettings(provider="g", when="large_diff"), False, large)
     assert not wanted(ReviewSettings(provider="g", when="always"), False, "")
+
+
+def test_privacy_is_known_for_follow_ups_even_when_the_roadmap_lost_the_priority(tmp_path) -> None:
+    import subprocess
+
+    from coffee_maker.autonomous.routing_history import is_private
+    from coffee_maker.autonomous.state import Outcome, RepoState
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    state = RepoState.load(tmp_path)
+    roadmap = Roadmap.parse(ROADMAP)
+    cfg = config()
+    assert is_private(cfg, state, "PRIORITY 1", roadmap.get("1"))
+    assert not is_private(cfg, state, "PRIORITY 2", roadmap.get("2"))
+    assert is_private(config(privacy="local"), state, "PRIORITY 2", roadmap.get("2"))
+    state.record_attempt("PRIORITY 9", Outcome.SUCCESS, routing={"local_only": True, "tiers": []})
+    assert is_private(cfg, state, "PRIORITY 9", None)
+    assert not is_private(cfg, state, "PRIORITY 8", None)

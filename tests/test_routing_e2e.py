@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from daemon_support import (
     BROKEN_SUBTRACT,
+    GITHUB_REPO,
     MODEL,
     MODEL_KEY,
     SUBTRACT,
@@ -205,3 +206,30 @@ def test_a_second_opinion_asking_for_changes_gets_one_repair_round(
         calls = project.calls()
         assert [c["provider"] for c in calls] == ["openai"] * 4 + ["cheap"] + ["openai"] * 2
         assert len({c["task_id"] for c in calls}) == 1  # the review is budgeted with the task
+
+
+def test_a_follow_up_on_a_private_priority_stays_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with two_tiers(tmp_path, monkeypatch, cheap_local=True) as (setup, local):
+        project, cloud, github = setup.project, setup.model, setup.github
+        seed = project.origin.parent / "seed" / "ROADMAP.md"
+        text = seed.read_text()
+        private = text[: text.index("## PRIORITY 2")].replace(
+            "Add `subtract(a, b)`", "**Privacy**: local\n\nAdd `subtract(a, b)`"
+        )
+        _push_roadmap(project, private)
+        local.script(implement_subtract())
+        opened = project.run("--once", timeout=120)
+        assert opened.returncode == 0 and len(github.pulls) == 1, opened.stdout + opened.stderr
+        github.set_permission(GITHUB_REPO, "maintainer1", "maintain")
+        github.add_review(
+            GITHUB_REPO, 1, "maintainer1", "CHANGES_REQUESTED", body="Add a docstring test."
+        )
+        local.error(500, times=50)  # the local model is down for the follow-up
+        cloud.script(implement_subtract())
+
+        project.run("--once", timeout=120)
+
+        assert cloud.requests == [], "a follow-up on a private priority reached a cloud model"
+        assert len(local.model_calls) > 4, "the follow-up was tried on the local provider"

@@ -164,6 +164,12 @@ class Cascade:
         return sum(t.cost for t in self.tries)
 
 
+def local_chain(base: FallbackStrategy) -> FallbackStrategy:
+    """``base`` limited to ``local: true`` providers: for work on a private priority that is
+    not a tier of its cascade (a follow-up on its pull request)."""
+    return base.restricted(lambda p: bool(p.settings.local))
+
+
 def _verdict(result: AgentResult) -> str:
     if result.judgement is not None:
         return result.judgement.verdict.value

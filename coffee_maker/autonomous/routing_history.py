@@ -71,3 +71,19 @@ def route_for(
     """The route of ``priority`` now (``provider``: ``--provider``)."""
     history = tier_history(state) if config.routing.enabled else {}
     return decide(profile(priority), config, budget_state(tracker, config), history, provider)
+
+
+def is_private(
+    config: AppConfig, state: RepoState, priority_id: str, priority: Priority | None
+) -> bool:
+    """Whether only ``local: true`` providers may see this priority's code: what its route
+    says, or, when the roadmap no longer has it, what its last routed attempt recorded."""
+    if config.routing.privacy == "local":
+        return True
+    if priority is not None:
+        return profile(priority).local_only
+    for entry in reversed(state.record(priority_id).get("history") or []):
+        routing = entry.get("routing") if isinstance(entry, dict) else None
+        if isinstance(routing, dict):
+            return routing.get("local_only") is not False
+    return False
