@@ -360,3 +360,9 @@ def test_privacy_is_known_for_follow_ups_even_when_the_roadmap_lost_the_priority
     state.record_attempt("PRIORITY 9", Outcome.SUCCESS, routing={"local_only": True, "tiers": []})
     assert is_private(cfg, state, "PRIORITY 9", None)
     assert not is_private(cfg, state, "PRIORITY 8", None)
+
+
+def test_provider_flag_without_routing_keeps_the_plain_chain() -> None:
+    plain = parse_config({"providers": PROVIDERS}, "test.yaml", environ={})
+    assert not decide(task(), plain, provider="claude").routed
+    assert [t.providers for t in decide(task(), config(), provider="claude").tiers] == [("claude",)]

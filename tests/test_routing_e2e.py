@@ -233,3 +233,29 @@ def test_a_follow_up_on_a_private_priority_stays_local(
 
         assert cloud.requests == [], "a follow-up on a private priority reached a cloud model"
         assert len(local.model_calls) > 4, "the follow-up was tried on the local provider"
+
+
+def test_a_budget_near_its_limit_starts_at_a_lower_tier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coffee_maker.ai_providers.cost_tracker import CostTracker
+    from coffee_maker.ai_providers.provider_config import CostControls
+
+    rules = [{"complexity_at_least": 1, "start_tier": 1}]  # everything starts at the frontier
+    with two_tiers(tmp_path, monkeypatch, rules=rules, budget_tiers={0.8: 0}) as (setup, cheap):
+        project, frontier = setup.project, setup.model
+        config = project.config.read_text() + "cost_controls: {daily_limit: 1.0}\n"
+        project.config.write_text(config)
+        before = _cli(project, "project-manager", "route", "explain", "1").stdout
+        assert "tiers to try: tier 1 (openai)" in before, before
+        controls = CostControls(daily_limit=1.0)
+        CostTracker(controls, home=project.home).track_cost("openai", 0.85, model=MODEL)
+        after = _cli(project, "project-manager", "route", "explain", "1").stdout
+        assert "tiers to try: tier 0 (cheap) -> tier 1 (openai)" in after, after
+        assert "85% of a cost limit is spent" in after
+        cheap.script(implement_subtract())
+
+        done = project.run("--once", timeout=120)
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert len(cheap.model_calls) == 4 and frontier.model_calls == []

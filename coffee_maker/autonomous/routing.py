@@ -150,9 +150,6 @@ def decide(
     elif routing.privacy == "local":
         reasons.append("routing.privacy is local for the repository")
     configured: list[tuple[str, ...]] = [tuple(t) for t in routing.tiers]
-    if provider:
-        configured = [(provider,)]
-        reasons.append(f"--provider {provider} replaces the tiers")
     rule_index, rule = next(
         (
             (i, r)
@@ -164,8 +161,11 @@ def decide(
     if rule is not None and rule.local_only and not local_only:
         local_only = True
         reasons.append(f"routing.rules[{rule_index}] {rule.describe()} keeps it local")
-    if not configured and not local_only:
+    if not configured and not local_only:  # no routing: the chain as it is, --provider first
         return RouteDecision(profile, routed=False, reasons=tuple(reasons))
+    if provider:
+        configured = [(provider,)]
+        reasons.append(f"--provider {provider} replaces the tiers")
     if not configured:  # local-only without tiers: one tier of every local provider
         configured = [tuple(config.provider_order())]
     tiers = [Tier(i, names) for i, names in enumerate(configured)]
