@@ -169,7 +169,7 @@ class Iteration:
             return IterationResult(Ending.INTERRUPTED, "stop requested; nothing started")
         bind_context(priority=priority.id)
         try:
-            return self._run_priority(priority)
+            return self._run_routed(priority)
         finally:
             bind_context(priority=None, provider=None)
 
@@ -232,7 +232,7 @@ class Iteration:
         """The priority's route now (routing.py): the run, --dry-run and route explain agree."""
         return route_for(self.config, self.state, self.tracker, priority, self.options.provider)
 
-    def _run_priority(self, priority: Priority) -> IterationResult:
+    def _run_routed(self, priority: Priority) -> IterationResult:
         """One attempt; with routing, tier by tier on fresh worktrees (cascade.py)."""
         decision = self.route(priority)
         if decision.refused:
@@ -240,12 +240,12 @@ class Iteration:
             return record_failure(self.state, 1, priority.id, None, "", reason)
         self.cascade = Cascade(decision, self.config.cost_controls.per_task_limit)
         while True:
-            outcome = self._attempt(priority)
+            outcome = self._run_priority(priority)
             if not self.cascade.escalating:
                 return outcome
             self.on_step(f"{priority.id}: escalating to tier {self.cascade.tier.index}")
 
-    def _attempt(self, priority: Priority) -> IterationResult:
+    def _run_priority(self, priority: Priority) -> IterationResult:
         daemon = self.config.daemon
         run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
         branch = git_ops.branch_name(priority.id, priority.slug, daemon.branch_prefix)
