@@ -259,3 +259,21 @@ def test_a_budget_near_its_limit_starts_at_a_lower_tier(
 
         assert done.returncode == 0, done.stdout + done.stderr
         assert len(cheap.model_calls) == 4 and frontier.model_calls == []
+
+
+def test_a_private_priority_with_no_local_provider_is_refused_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with two_tiers(tmp_path, monkeypatch) as (setup, cheap):
+        project, cloud = setup.project, setup.model
+        text = (project.origin.parent / "seed" / "ROADMAP.md").read_text()
+        _push_roadmap(project, text.replace("Add `subtract(a, b)`", "**Privacy**: local\n\nAdd"))
+        cheap.script(implement_subtract())
+        cloud.script(implement_subtract())
+
+        done = project.run("--once", "--priority", "1", timeout=120)
+
+        assert done.returncode != 0
+        assert "routing refused it" in done.stdout + done.stderr
+        assert cheap.requests == [] and cloud.requests == []
+        assert project.state()["priorities"]["PRIORITY 1"]["blocked"] is True
