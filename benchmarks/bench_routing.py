@@ -18,7 +18,9 @@ Tokens are counted from what is really sent (the request's size / 4) and what th
 passes on) costs more, at each tier's price, through the real ledger. Solved means the
 daemon's own verdict: the state records a success. The cascade is ``routing.tiers:
 [[cheap], [frontier]]`` with one rule (``complexity_at_least: 8`` starts at the
-frontier); the roadmap's ``**Complexity**:`` lines are its author's estimates.
+frontier); the roadmap's ``**Complexity**:`` lines are its author's estimates (the true
+difficulty give or take one). The same cascade without the rule runs too, to show what
+the rule is worth.
 
     python benchmarks/bench_routing.py          # about 2-4 minutes on 2 cores
 """
@@ -58,6 +60,11 @@ def behaviour(tier: str, n: int) -> str:
     if d <= 6:
         return ("solve", "broken", "give up")[n % 3]
     return ("loop", "broken")[n % 2]
+
+
+def estimate(n: int) -> int:
+    """The roadmap author's **Complexity** line: the true difficulty, give or take one."""
+    return max(1, min(10, DIFFICULTY[n - 1] + n % 3 - 1))
 
 
 def solution(n: int, broken: bool = False, worse: bool = False) -> str:
@@ -137,10 +144,10 @@ def make_project(root: Path) -> tuple[Path, Path]:
         "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
     )
     sections = ["# Roadmap\n"]
-    for n, d in enumerate(DIFFICULTY, start=1):
+    for n in range(1, len(DIFFICULTY) + 1):
         sections.append(
             f"## PRIORITY {n}: Add feature {n} 📝\n\n**Status**: 📝 Planned\n"
-            f"**Complexity**: {d}\n\nAdd `feature_{n:02d}(x)` in feature_{n:02d}.py, "
+            f"**Complexity**: {estimate(n)}\n\nAdd `feature_{n:02d}(x)` in feature_{n:02d}.py, "
             f"returning x * {n} + {n}, with a test.\n"
         )
     (seed / "ROADMAP.md").write_text("\n".join(sections))
@@ -152,7 +159,9 @@ def make_project(root: Path) -> tuple[Path, Path]:
     return checkout, root / "home"
 
 
-def write_config(path: Path, servers: dict[str, TierModel], tiers: list[list[str]]) -> None:
+def write_config(
+    path: Path, servers: dict[str, TierModel], tiers: list[list[str]], rules: bool
+) -> None:
     providers = {
         name: {
             "type": "openai",
@@ -171,12 +180,12 @@ def write_config(path: Path, servers: dict[str, TierModel], tiers: list[list[str
         "daemon": {"test_command": TEST_COMMAND},
         "routing": {"tiers": tiers},
     }
-    if len(tiers) > 1:
+    if rules:
         data["routing"]["rules"] = [{"complexity_at_least": 8, "start_tier": 1}]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def run_strategy(name: str, tiers: list[list[str]], root: Path) -> dict[str, Any]:
+def run_strategy(name: str, tiers: list[list[str]], rules: bool, root: Path) -> dict[str, Any]:
     checkout, home = make_project(root / name)
     config = root / name / "config.yaml"
     gitconfig = root / "gitconfig"
@@ -185,7 +194,7 @@ def run_strategy(name: str, tiers: list[list[str]], root: Path) -> dict[str, Any
                GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1")  # fmt: skip
     rows = []
     with TierModel("cheap") as cheap, TierModel("frontier") as frontier:
-        write_config(config, {"cheap": cheap, "frontier": frontier}, tiers)
+        write_config(config, {"cheap": cheap, "frontier": frontier}, tiers, rules)
         started = time.perf_counter()
         for n in range(1, len(DIFFICULTY) + 1):
             subprocess.run(
@@ -213,30 +222,33 @@ def run_strategy(name: str, tiers: list[list[str]], root: Path) -> dict[str, Any
 
 def main() -> None:
     strategies = [
-        ("always-frontier", [["frontier"]]),
-        ("always-cheap", [["cheap"]]),
-        ("cascade", [["cheap"], ["frontier"]]),
+        ("always-frontier", [["frontier"]], False),
+        ("always-cheap", [["cheap"]], False),
+        ("cascade", [["cheap"], ["frontier"]], True),
+        ("cascade, no rules", [["cheap"], ["frontier"]], False),
     ]
     with tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp:
-        results = [run_strategy(name, tiers, Path(tmp)) for name, tiers in strategies]
-    print(f"{'':>4} {'d':>2}  " + "  ".join(f"{r['name']:>24}" for r in results))
+        results = [run_strategy(*strategy, Path(tmp)) for strategy in strategies]
+    print("tiers tried: c = cheap, f = frontier; d = difficulty, e = the roadmap's estimate")
+    print(f"{'':>4} {'d':>2} {'e':>2}  " + "  ".join(f"{r['name'][:17]:>17}" for r in results))
     for n, d in enumerate(DIFFICULTY, start=1):
         cells = []
         for r in results:
             ok, tried = r["rows"][n - 1]
-            cell = f"{'solved' if ok else 'FAILED'} ${r['by_task'].get(n, 0):.4f} {'>'.join(tried)}"
-            cells.append(f"{cell:>24}")
-        print(f"P{n:<3} {d:>2}  " + "  ".join(cells))
+            short = ">".join(t[0] for t in tried)  # c: cheap, f: frontier
+            cells.append(f"{'ok' if ok else 'FAIL':>4} ${r['by_task'].get(n, 0):.4f} {short:<3}")
+        print(f"P{n:<3} {d:>2} {estimate(n):>2}  " + "  ".join(cells))
     print()
-    print(f"{'strategy':<16} {'solved':>7} {'cost':>9} {'per solved':>11} {'wall':>7}")
+    print(f"{'strategy':<18} {'solved':>7} {'cost':>9} {'per solved':>11} {'wall':>7}")
     for r in results:
         per = r["cost"] / r["solved"] if r["solved"] else float("nan")
-        print(f"{r['name']:<16} {r['solved']:>4}/{len(DIFFICULTY)} ${r['cost']:>8.4f} "
+        print(f"{r['name']:<18} {r['solved']:>4}/{len(DIFFICULTY)} ${r['cost']:>8.4f} "
               f"${per:>10.4f} {r['seconds']:>6.1f}s")  # fmt: skip
-    frontier, cheap, cascade = results
+    frontier, cheap, cascade, plain = results
     ratio = cascade["cost"] / frontier["cost"]
     print()
-    print(f"cascade cost / always-frontier cost: {ratio:.2f} (target <= 0.50)")
+    print(f"cascade cost / always-frontier cost: {ratio:.2f} (target <= 0.50); without its "
+          f"rule: {plain['cost'] / frontier['cost']:.2f}, solving {plain['solved']}")  # fmt: skip
     print(f"cascade solved {cascade['solved']}, always-frontier {frontier['solved']} "
           f"(target: as many), always-cheap {cheap['solved']}")  # fmt: skip
     met = cascade["solved"] >= frontier["solved"] and ratio <= 0.5
