@@ -366,3 +366,24 @@ def test_provider_flag_without_routing_keeps_the_plain_chain() -> None:
     plain = parse_config({"providers": PROVIDERS}, "test.yaml", environ={})
     assert not decide(task(), plain, provider="claude").routed
     assert [t.providers for t in decide(task(), config(), provider="claude").tiers] == [("claude",)]
+
+
+def test_history_counts_each_tier_try_but_not_one_whose_providers_never_answered(
+    tmp_path,
+) -> None:
+    import subprocess
+
+    from coffee_maker.autonomous.routing_history import tier_history
+    from coffee_maker.autonomous.state import Outcome, RepoState
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    state = RepoState.load(tmp_path)
+    cheap = {"tier": 0, "label": "ollama", "cost": 0.01, "passed": False, "status": "tests_failing"}
+    down = {**cheap, "cost": 0.0, "status": "provider_failure"}
+    top = {"tier": 2, "label": "claude", "cost": 0.2, "passed": True, "status": "success"}
+    for tries in ([cheap, top], [down, top]):
+        details = {"routing": {"type": "bugfix", "tiers": tries}}
+        state.record_attempt("PRIORITY 1", Outcome.SUCCESS, **details)
+    history = tier_history(state)
+    assert history[("bugfix", "ollama")] == TierRecord(1, 0, 0.01)
+    assert history[("bugfix", "claude")] == TierRecord(2, 2, 0.4)

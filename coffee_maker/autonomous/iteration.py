@@ -240,6 +240,7 @@ class Iteration:
             return record_failure(self.state, 1, priority.id, None, "", reason)
         self.cascade = Cascade(decision, self.config.cost_controls.per_task_limit)
         while True:
+            self.cascade.escalating = False  # only this attempt's verdict may escalate
             outcome = self._run_priority(priority)
             if not self.cascade.escalating:
                 return outcome

@@ -33,9 +33,12 @@ def tier_tries(state: RepoState) -> Iterator[dict[str, Any]]:
 
 
 def tier_history(state: RepoState) -> dict[tuple[str, str], TierRecord]:
-    """(task type, tier label) -> attempts, passes and cost, for this repository."""
+    """(task type, tier label) -> attempts, passes and cost, for this repository; a try
+    whose providers did not answer is not the tier's failure and is left out."""
     found: dict[tuple[str, str], TierRecord] = {}
     for attempt in tier_tries(state):
+        if attempt.get("status") == "provider_failure":
+            continue  # its providers did not answer: the tier's models never tried
         key = (attempt["type"], attempt["label"])
         old = found.get(key, TierRecord())
         cost = attempt.get("cost")
