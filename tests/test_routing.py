@@ -387,3 +387,29 @@ def test_history_counts_each_tier_try_but_not_one_whose_providers_never_answered
     history = tier_history(state)
     assert history[("bugfix", "ollama")] == TierRecord(1, 0, 0.01)
     assert history[("bugfix", "claude")] == TierRecord(2, 2, 0.4)
+
+
+def test_the_cascade_stops_at_the_per_task_budget_and_at_the_top_tier(tmp_path) -> None:
+    from pathlib import Path
+
+    from coffee_maker.agent import AgentResult, Status
+    from coffee_maker.autonomous.git_ops import Worktree
+
+    decision = decide(task(), config())
+    tracker = CostTracker(CostControls(per_task_limit=0.05), home=tmp_path)
+    nowhere = Worktree(Path(tmp_path), "b", "0" * 40)
+    failing = AgentResult(Status.TESTS_FAILING, files_changed=["a.py"], cost=0.06)
+    spent = Cascade(decision, 0.05)
+    spent.claim("repo:PRIORITY 1:run")
+    tracker.track_cost("ollama", 0.06, task_id="repo:PRIORITY 1:run")
+    assert not spent.after(failing, nowhere, tracker)
+    assert spent.stopped == "cost_controls.per_task_limit $0.05 spent"
+    assert spent.details()["routing"]["stopped"] == spent.stopped
+    unverified = AgentResult(Status.UNVERIFIED, files_changed=["a.py"])
+    assert not Cascade(decision, None).after(unverified, nowhere, tracker)
+    top = Cascade(decide(task(), config(rules=[{"start_tier": 2}])), None)
+    assert not top.after(failing, nowhere, tracker) and top.lines() == [
+        "tier 2 (claude): tests_failing, $0.06"
+    ]
+    plain = Cascade()
+    assert not plain.after(failing, nowhere, tracker) and plain.details() == {}

@@ -277,3 +277,23 @@ def test_a_private_priority_with_no_local_provider_is_refused_before_any_call(
         assert "routing refused it" in done.stdout + done.stderr
         assert cheap.requests == [] and cloud.requests == []
         assert project.state()["priorities"]["PRIORITY 1"]["blocked"] is True
+
+
+def test_when_every_tier_fails_the_draft_pr_and_the_state_say_which_tiers_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with two_tiers(tmp_path, monkeypatch) as (setup, cheap):
+        project, frontier, github = setup.project, setup.model, setup.github
+        cheap.script(implement_subtract(BROKEN_SUBTRACT))
+        frontier.script(implement_subtract(BROKEN_SUBTRACT))
+
+        done = project.run("--once", timeout=120)
+
+        assert done.returncode != 0
+        assert len(github.pulls) == 1 and github.pulls[0].draft
+        body = github.pulls[0].body or ""
+        assert "tier 0 (cheap): new failures" in body and "tier 1 (openai): new failures" in body
+        record = project.state()["priorities"]["PRIORITY 1"]
+        assert record["last_outcome"] == "failure" and record["attempts"] == 1
+        tiers = record["history"][-1]["routing"]["tiers"]
+        assert [(t["label"], t["passed"]) for t in tiers] == [("cheap", False), ("openai", False)]
