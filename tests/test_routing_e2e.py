@@ -106,8 +106,17 @@ def test_the_cheap_tier_fails_the_tests_and_the_frontier_tier_passes(
         # One attempt in the state, with both tiers; one task id in the ledger for both.
         record = project.state()["priorities"]["PRIORITY 1"]
         assert record["last_outcome"] == "success" and record["attempts"] == 1
-        tiers = record["history"][-1]["routing"]["tiers"]
+        routing = record["history"][-1]["routing"]
+        tiers = routing["tiers"]
         assert [(t["label"], t["passed"]) for t in tiers] == [("cheap", False), ("openai", True)]
+        said = json.loads(
+            _cli(project, "project-manager", "route", "explain", "1", "--json").stdout
+        )
+        assert said["tiers"] == [
+            {"index": 0, "providers": ["cheap"]},
+            {"index": 1, "providers": ["openai"]},
+        ]
+        assert routing["planned"] == [0, 1] and routing["reasons"] == said["reasons"]
         assert tiers[0]["cost"] == pytest.approx(4 * TURN / 10)
         calls = project.calls()
         assert [c["provider"] for c in calls] == ["cheap"] * 4 + ["openai"] * 4

@@ -148,6 +148,8 @@ class Cascade:
                 "type": self.decision.profile.task_type,
                 "complexity": self.decision.profile.complexity,
                 "local_only": self.decision.local_only,
+                "planned": [t.index for t in self.decision.tiers],  # what route explain said
+                "reasons": list(self.decision.reasons),
                 "tiers": [t.__dict__ for t in self.tries],
                 **({"stopped": self.stopped} if self.stopped else {}),
             }

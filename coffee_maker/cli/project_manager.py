@@ -74,6 +74,7 @@ def _route_parsers(commands: argparse._SubParsersAction) -> None:
     sub = route.add_subparsers(dest="route_command", metavar="COMMAND", required=True)
     explain = sub.add_parser("explain", help="the tiers a priority would try, and every reason")
     explain.add_argument("id", nargs="?", metavar="ID", help="a priority (default: the next one)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
     add_common_flags(explain)
     explain.set_defaults(handler="coffee_maker.cli.route_command:explain")
     stats = sub.add_parser("stats", help="success rate and cost per tier and task type")

@@ -41,6 +41,11 @@ def explain(args: argparse.Namespace) -> int:
         if priority is None:
             raise RouteError("route explain: no planned priority is ready; name one by its ID")
     decision = route_for(config, state, CostTracker(config.cost_controls), priority)
+    if args.json:
+        import json
+
+        print(json.dumps({"priority": priority.id, **decision.to_dict()}, indent=2))
+        return EXIT_OK
     from coffee_maker.autonomous.public_text import strip_terminal
 
     print(strip_terminal(f"{priority.id}: {priority.title}"))
