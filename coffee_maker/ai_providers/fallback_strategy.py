@@ -111,6 +111,7 @@ class FallbackStrategy(PromptAsChat):
         clock: Callable[[], float] = time.time,
         _shared: _Shared | None = None,
         _predicate: Callable[[BaseAIProvider], bool] | None = None,
+        _order: Sequence[str] | None = None,
     ) -> None:
         self.config = config or FallbackConfig.from_settings(factory.config.fallback)
         self.factory = factory
@@ -133,6 +134,7 @@ class FallbackStrategy(PromptAsChat):
         self._shared = _shared
         self.gate = _shared.gate
         self._predicate = _predicate
+        self._order = list(_order) if _order else None
         self._retrying = RetryPolicy(self.config, sleep, self.gate.is_cooling, self._waiting)
 
     # -- shared state ------------------------------------------------------------------------
@@ -153,9 +155,12 @@ class FallbackStrategy(PromptAsChat):
         """Charge later calls to ``task_id`` (its ``per_task_limit``)."""
         self._shared.task_id = task_id
 
-    def restricted(self, predicate: Callable[[BaseAIProvider], bool]) -> FallbackStrategy:
+    def restricted(
+        self, predicate: Callable[[BaseAIProvider], bool], order: Sequence[str] | None = None
+    ) -> FallbackStrategy:
         """The same chain (tracker, cooldowns, events, task) limited to providers matching
-        ``predicate``, e.g. ``lambda p: p.supports_capability("tools")``."""
+        ``predicate``, e.g. ``lambda p: p.supports_capability("tools")``; ``order``: walk
+        these names instead of the configured chain (a routing tier)."""
         outer = self._predicate
         if outer is not None:
             inner = predicate
@@ -168,6 +173,7 @@ class FallbackStrategy(PromptAsChat):
             clock=self.clock,
             _shared=self._shared,
             _predicate=predicate,
+            _order=order or self._order,
         )
 
     # -- the chain -----------------------------------------------------------------------------
@@ -175,8 +181,8 @@ class FallbackStrategy(PromptAsChat):
         """Provider names in the order they will be tried: ``provider_names``; else ``first``
         (``--provider``) or the default provider (``provider switch``), then
         ``fallback_order`` (or every enabled provider). Only the first when fallback is off."""
-        if provider_names:
-            order = list(provider_names)
+        if provider_names or self._order:
+            order = list(provider_names or self._order or [])
         elif self.config.fallback_order:
             lead = self.first or self.factory.config.default_provider or ""
             order = [lead, *self.config.fallback_order]

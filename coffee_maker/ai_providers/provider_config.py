@@ -22,6 +22,7 @@ from coffee_maker.ai_providers.config_env import (
     process_environ,
 )
 from coffee_maker.ai_providers.pricing import Price
+from coffee_maker.ai_providers.routing_settings import RoutingSettings, check_routing
 from coffee_maker.ai_providers.yaml_files import YamlFileError, read_yaml_file
 
 if TYPE_CHECKING:
@@ -100,6 +101,8 @@ class ProviderSettings(_Strict):
     host: str | None = None
     # models without native tool calling use the SEARCH/REPLACE text protocol
     tool_calling: bool = True
+    # runs on this machine (or one the user owns): may see code routing keeps private
+    local: bool = False
 
     def price_override(self) -> Price | None:
         return Price(**self.pricing.model_dump()) if self.pricing else None
@@ -139,6 +142,9 @@ class ProvidersConfig(_Strict):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     fallback: FallbackSettings = Field(default_factory=FallbackSettings)
     cost_controls: CostControls = Field(default_factory=CostControls)
+    # Which tier of providers a priority starts on and escalates to (docs/ROUTING.md):
+    # routing is over this layer's providers, so its section lives here.
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     #: Where it was loaded from (None for built-in defaults); not part of the file.
     source: str | None = Field(default=None, exclude=True)
@@ -231,6 +237,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
     except ValidationError as exc:
         raise ConfigError(f"environment override: {exc.errors()[0]['msg']}") from None
     _check_references(config, source)
+    check_routing(config, source)
     _check_types(config, source, implicit_types)
     return config
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from coffee_maker.agent import AgentResult, Interrupted, Status
 from coffee_maker.ai_providers.cost_tracker import money
 from coffee_maker.autonomous import followup_git, git_ops, publishing, task_ids
+from coffee_maker.autonomous.cascade import local_chain
 from coffee_maker.autonomous.followup_prompt import followup_task
 from coffee_maker.autonomous.planning import load_base_roadmap, task_text
 from coffee_maker.autonomous.pr_body import pr_title, render_pr_body
@@ -32,6 +33,7 @@ from coffee_maker.autonomous.public_text import code_span, inert_markdown
 from coffee_maker.autonomous.pull_requests import PullRequestError
 from coffee_maker.autonomous.review_loop import FollowUp, ReviewLoop
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError
+from coffee_maker.autonomous.routing_history import is_private
 from coffee_maker.autonomous.run_endings import (
     Ending,
     IterationResult,
@@ -136,6 +138,8 @@ def _work(
         transcript = state_dir(repo) / "runs" / f"{run_id}.jsonl"
         limit = config.cost_controls.per_task_limit
         strategy = iteration.strategy(task_id)
+        if is_private(config, iteration.state, work.priority_id, priority):
+            strategy = local_chain(strategy)  # a private priority's follow-ups stay local too
         parts = (strategy, workspace, settings, verifier, limit, transcript, task_id)
         agent = Agent(*parts, should_stop=iteration.should_stop)
         diff = followup_git.diff_since(worktree, base_sha)

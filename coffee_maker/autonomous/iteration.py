@@ -23,7 +23,15 @@ from coffee_maker.agent.verification import Verifier, result_fields
 from coffee_maker.ai_providers.cost_tracker import CostTracker, money
 from coffee_maker.ai_providers.fallback_strategy import FallbackConfig, FallbackStrategy
 from coffee_maker.ai_providers.provider_factory import ProviderFactory
-from coffee_maker.autonomous import git_ops, preflight, publishing, run_requests, task_ids
+from coffee_maker.autonomous import (
+    git_ops,
+    preflight,
+    publishing,
+    run_requests,
+    second_opinion,
+    task_ids,
+)
+from coffee_maker.autonomous.cascade import Cascade
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
     describe_plan,
@@ -33,6 +41,8 @@ from coffee_maker.autonomous.planning import (
 )
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
+from coffee_maker.autonomous.routing import RouteDecision
+from coffee_maker.autonomous.routing_history import route_for
 from coffee_maker.autonomous.run_endings import (
     Ending,
     IterationResult,
@@ -84,6 +94,9 @@ class Iteration:
         self.on_step = on_step
         self.should_stop = should_stop
         self.state = RepoState.load(self.repo)
+        #: The routed run's tiers (cascade.py); without routing, the plain fallback chain.
+        self.cascade = Cascade()
+        self.opinion: second_opinion.Review | None = None  # routing.review's, before the PR
 
     # -- what to do -------------------------------------------------------------------------
     def select(self, roadmap: Roadmap) -> Priority | None:
@@ -167,7 +180,7 @@ class Iteration:
             return IterationResult(Ending.INTERRUPTED, "stop requested; nothing started")
         bind_context(priority=priority.id)
         try:
-            return self._run_priority(priority)
+            return self._run_routed(priority)
         finally:
             bind_context(priority=None, provider=None)
 
@@ -191,6 +204,24 @@ class Iteration:
             "nothing to do: no planned priority is ready (all complete, awaiting review, "
             "blocked or waiting on dependencies)"
         )
+
+    def route(self, priority: Priority) -> RouteDecision:
+        """The priority's route now (routing.py): the run, --dry-run and route explain agree."""
+        return route_for(self.config, self.state, self.tracker, priority, self.options.provider)
+
+    def _run_routed(self, priority: Priority) -> IterationResult:
+        """One attempt; with routing, tier by tier on fresh worktrees (cascade.py)."""
+        decision = self.route(priority)
+        if decision.refused:
+            reason = f"routing refused it: {decision.refused}"
+            return record_failure(self.state, 1, priority.id, None, "", reason)
+        self.cascade = Cascade(decision, self.config.cost_controls.per_task_limit)
+        while True:
+            self.cascade.escalating = False  # only this attempt's verdict may escalate
+            outcome = self._run_priority(priority)
+            if not self.cascade.escalating:
+                return outcome
+            self.on_step(f"{priority.id}: escalating to tier {self.cascade.tier.index}")
 
     def _run_priority(self, priority: Priority) -> IterationResult:
         daemon = self.config.daemon
@@ -232,8 +263,10 @@ class Iteration:
     def _work(
         self, priority: Priority, worktree: git_ops.Worktree, run_id: str, pushed_before: bool
     ) -> IterationResult:
-        task_id = task_ids.task_id(self.repo.name, priority.id, run_id)
-        strategy = self.strategy(task_id)
+        cascade = self.cascade
+        task_id = cascade.claim(task_ids.task_id(self.repo.name, priority.id, run_id))
+        base = self.strategy(task_id)
+        strategy = cascade.strategy(base)
         transcript = state_dir(self.repo) / "runs" / f"{run_id}.jsonl"
         settings = self.config.agent
         if self.sandbox_note():
@@ -276,16 +309,28 @@ class Iteration:
             provider = lead.name if lead else None
             bind_context(provider=provider)
             self._step("agent", f"{priority.id}: the model is working", provider=provider)
-            result = agent.run(task_text(priority))
+            task = task_text(priority)
+            result = agent.run(cascade.task(task))
+            if cascade.after(result, worktree, self.tracker):
+                said = "; ".join(cascade.lines())
+                return IterationResult(Ending.FAILED, f"{priority.id}: {said}", priority.id)
             if result.status is Status.PROVIDER_FAILURE or publishing.waits_for_budget(result):
+                reason = publishing.unavailable_reason(result)
                 return record_unavailable(
-                    self.state, priority.id, publishing.unavailable_reason(result), result
+                    self.state, priority.id, reason, result, cascade.details()
                 )
             if not result.files_changed and pushed_before:
                 result = self._resume(result, worktree, verifier)
             if not result.files_changed:
                 reason = publishing.failure_reason(result)
                 return self._record_failure(priority.id, result, worktree.branch, reason)
+            if self.config.routing.review is not None:
+                again = (*parts[:5], transcript.with_name(f"{run_id}-review.jsonl"), task_id)
+                result, self.opinion = second_opinion.apply(
+                    self.config.routing.review, base, task, result, worktree,
+                    escalated=cascade.escalated, local_only=cascade.local_only,
+                    repair=lambda text: Agent(*again, should_stop=self.should_stop).run(text),
+                )  # fmt: skip
             notes = publishing.review_notes(result, bench, self.sandbox_note())
             return self._publish(priority, worktree, result, verifier.command, run_id, notes)
         finally:
@@ -320,6 +365,8 @@ class Iteration:
             content = publishing.pr_content(
                 priority, result, test_command, worktree, run_id, dropped, notes
             )
+            content.routing = self.cascade.lines()
+            content.review = self.opinion.lines() if self.opinion else []
             attempt = self.state.record(priority.id)["attempts"] + 1
             base_branch = resolve_base_branch(self.config, self.repo)
             pr_url = publishing.open_pr(self.publisher(), base_branch, worktree, content, attempt)
@@ -341,8 +388,11 @@ class Iteration:
             verdict=verdict,
             cost=round(result.cost, 6),
             status=result.status.value,
+            **self.cascade.details(),
         )
         said = f"verdict: {publishing.verdict_text(result)}; cost {money(result.cost)}"
+        if self.cascade.tries:
+            said += "; tiers: " + "; ".join(self.cascade.lines())
         if pr_url:
             kind = "pull request" if succeeded else "draft pull request"
             message = f"{priority.id}: opened {kind} {pr_url} ({said})"
@@ -364,7 +414,10 @@ class Iteration:
         self, priority_id: str, result: AgentResult | None, branch: str, reason: str, *rest: str
     ) -> IterationResult:
         attempts = self.config.daemon.max_attempts
-        return record_failure(self.state, attempts, priority_id, result, branch, reason, *rest)
+        extra = self.cascade.details()
+        return record_failure(
+            self.state, attempts, priority_id, result, branch, reason, *rest, extra=extra
+        )
 
     def _recover_interrupted_run(self) -> None:
         """A run the state still calls current was killed (we hold the lock): record it and

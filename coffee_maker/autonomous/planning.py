@@ -105,7 +105,11 @@ def describe_plan(
     the preflight ``checks`` come first, one ``ok``/``bad`` line each."""
     config = iteration.config
     chain = provider_chain(iteration)
-    first = next((c for c in chain if c["usable"]), None)
+    route = iteration.route(priority)
+    # routed: the start tier's providers (none when the route is refused)
+    allowed = route.start.providers if route.start else (() if route.routed else None)
+    usable = [c for c in chain if c["usable"] and (allowed is None or c["name"] in allowed)]
+    first = usable[0] if usable else None
     estimate = None
     if first is not None:
         estimate = iteration.factory.create(first["name"]).estimate_cost(task_text(priority))
@@ -136,9 +140,11 @@ def describe_plan(
         f"{resolve_base_branch(config, iteration.repo)}; "
         f"pull request: {'yes' if iteration.wants_pr() else 'no'}",
     ]
+    lines += [f"route: {line}" for line in route.lines()]
     if priority.status is not Status.PLANNED:
         lines.append(f"note: {priority.id} is {priority.status.value}; --priority runs it anyway")
     return {
+        "route": route.to_dict(),
         "text": "\n".join(lines),
         "priority": priority.id,
         "chain": chain,

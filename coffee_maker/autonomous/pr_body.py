@@ -71,6 +71,10 @@ class PullRequestContent:
     verdict: str | None = None  # the harness's verdict word ("passed", "new failures", ...)
     verdict_text: str = ""  # its one-line explanation
     notes: list[str] = field(default_factory=list)  # what a reviewer must know (no sandbox, ...)
+    #: A routed run's tiers, one line each: which were tried, what each cost, which passed.
+    routing: list[str] = field(default_factory=list)
+    #: routing.review's second opinion: its verdict and findings (the reviewer's words).
+    review: list[str] = field(default_factory=list)
 
 
 def pr_title(priority_id: str, title: str, paths: LocalPaths | None = None) -> str:
@@ -188,6 +192,13 @@ def _run_section(c: PullRequestContent, budget: Any) -> str:
         lines.append(f"- Tokens: {_inline(' · '.join(tokens), c)}")
     if c.cost_usd is not None:
         lines.append(f"- Cost: ${c.cost_usd:.4f}")
+    if c.routing:
+        lines.append("- Routing (cheapest tier first; each tier starts again from the base):")
+        lines += [f"  - {_inline(line, c)}" for line in c.routing[: budget(EVENTS_LIMIT)]]
+    if c.review:
+        lines.append("- Second opinion before this pull request:")
+        for line in c.review[: budget(EVENTS_LIMIT)]:
+            lines.append(f"  - {_inline(_head(line, budget(EVENT_LIMIT), note=False), c)}")
     if c.run_id:
         lines.append(f"- Run: {code_span(_clean(c.run_id))} (its transcript stays on the machine)")
     if c.fallback_events:

@@ -91,6 +91,8 @@ def _all(
     config: AppConfig, repo: Path, chain: list[str], factory: ProviderFactory, prs: bool
 ) -> Iterator[Check]:
     yield _providers(chain, factory)
+    if config.routing.enabled or config.routing.privacy == "local":
+        yield _routing(config, factory)
     yield _sandbox(config)
     yield from _remote(config, repo)
     if prs:
@@ -108,6 +110,20 @@ def _providers(chain: list[str], factory: ProviderFactory) -> Check:
         except ConfigError as exc:
             return Check("providers", False, str(exc))
     return Check("providers", True, " -> ".join(chain))
+
+
+def _routing(config: AppConfig, factory: ProviderFactory) -> Check:
+    """Every tier's providers can be built (the config's own checks ran when it was read:
+    tiers name configured providers, rules name existing tiers; docs/ROUTING.md)."""
+    routing = config.routing
+    for i, tier in enumerate(routing.tiers):
+        for j, name in enumerate(tier):
+            try:
+                factory.create(name)
+            except ConfigError as exc:
+                return Check("routing", False, f"routing.tiers[{i}][{j}]: {exc}")
+    tiers = " | ".join(", ".join(tier) for tier in routing.tiers) or "the local providers"
+    return Check("routing", True, f"tiers {tiers}; privacy {routing.privacy}")
 
 
 def _remote(config: AppConfig, repo: Path) -> Iterator[Check]:

@@ -64,13 +64,16 @@ _MARKER_RE = re.compile(
     re.I,
 )
 _FIELD_RE = re.compile(
-    r"^[ \t]*(?:[-*+][ \t]+)?\*\*(?P<key>status|dependencies|depends on)(?::\*\*|\*\*[ \t]*:)"
+    r"^[ \t]*(?:[-*+][ \t]+)?\*\*(?P<key>status|dependencies|depends on|type|complexity|privacy)"
+    r"(?::\*\*|\*\*[ \t]*:)"
     r"[ \t]*(?P<value>.*?)[ \t]*$",
     re.I,
 )
 _FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _ID_RE = re.compile(r"(?:priority[ \t_-]*)?(\d+(?:\.\d+)*)|us[-_ ]?(\d+)", re.I)
 _NO_DEPENDENCIES = {"", "none", "n/a", "-", "—", "nothing"}
+#: The task types a ``**Type**:`` line may name (routing: docs/ROUTING.md).
+TASK_TYPES = ("docs", "tests", "refactor", "feature", "bugfix")
 
 
 @dataclass
@@ -89,6 +92,11 @@ class Priority:
     held: list[str] = field(default_factory=list)
     #: How to name exactly this priority: the id, or ``ID@LINE`` when the id repeats.
     ref: str = ""
+    #: Routing hints (docs/ROUTING.md): ``**Type**:``, ``**Complexity**:`` (1-10) and
+    #: ``**Privacy**: local``; None when the section has no (readable) such line.
+    task_type: str | None = None
+    complexity: int | None = None
+    privacy: str | None = None
 
 
 def normalize_id(text: str) -> str:
@@ -275,7 +283,9 @@ class _Scanner:
         if not match:
             return
         key, value = match.group("key").lower(), match.group("value")
-        if key == "status" and section.status_value is None:
+        if key in ("type", "complexity", "privacy"):
+            self._routing_field(section.priority, key, value, number)
+        elif key == "status" and section.status_value is None:
             status = _status_of(value)
             if status is None:
                 message = (
@@ -286,9 +296,34 @@ class _Scanner:
                 return
             section.priority.status = status
             section.status_value = (line.start + match.start("value"), line.start + match.end())
-        elif key != "status" and section.dependency_line is None:
+        elif key in ("dependencies", "depends on") and section.dependency_line is None:
             section.dependency_line = number
             section.priority.dependencies = self._dependencies(section.priority, value, number)
+
+    def _routing_field(self, priority: Priority, key: str, value: str, number: int) -> None:
+        """The first ``**Type**:``, ``**Complexity**:`` or ``**Privacy**:`` line counts.
+
+        An unreadable privacy value fails closed: the priority is treated as local-only
+        (a typo must never send private code to a cloud model)."""
+        word = value.strip(" \t*`_").lower()
+        if key == "type" and priority.task_type is None:
+            if word in TASK_TYPES:
+                priority.task_type = word
+                return
+            known = ", ".join(TASK_TYPES)
+            message = f"unknown type {value[:40]!r} for {priority.id} (use {known})"
+            self._warn(number, message + "; the type is inferred from the text")
+        elif key == "complexity" and priority.complexity is None:
+            if word.isdigit() and 1 <= int(word) <= 10:
+                priority.complexity = int(word)
+                return
+            message = f"cannot read complexity {value[:40]!r} for {priority.id}"
+            self._warn(number, message + " (write 1 to 10); it is estimated from the text")
+        elif key == "privacy" and priority.privacy is None:
+            priority.privacy = word if word in ("local", "cloud") else "local"
+            if word not in ("local", "cloud"):
+                message = f"unknown privacy {value[:40]!r} for {priority.id}"
+                self._warn(number, message + " (write local or cloud); treated as local")
 
     def _dependencies(self, priority: Priority, value: str, number: int) -> list[str]:
         """The ids a field names; notes in parentheses ("PRIORITY 3 (Packaging)") are not."""

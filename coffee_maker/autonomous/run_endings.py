@@ -105,9 +105,11 @@ def record_failure(
     branch: str,
     reason: str,
     pr_url: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> IterationResult:
-    """A failed attempt; the ``max_attempts``-th blocks the priority (the message says so)."""
-    details: dict[str, Any] = {"branch": branch, "pr_url": pr_url}
+    """A failed attempt; the ``max_attempts``-th blocks the priority (the message says so).
+    ``extra``: more for the history entry (a cascade's tier tries)."""
+    details: dict[str, Any] = {"branch": branch, "pr_url": pr_url, **(extra or {})}
     if result is not None:
         details.update(status=result.status.value, cost=round(result.cost, 6))
         if result.judgement is not None:
@@ -119,10 +121,14 @@ def record_failure(
 
 
 def record_unavailable(
-    state: RepoState, priority_id: str, reason: str, result: AgentResult
+    state: RepoState,
+    priority_id: str,
+    reason: str,
+    result: AgentResult,
+    extra: dict[str, Any] | None = None,
 ) -> IterationResult:
     """No provider could work (or the budget is spent): deferred, retried when one can."""
-    state.record_attempt(priority_id, Outcome.DEFERRED, reason, cost=result.cost)
+    state.record_attempt(priority_id, Outcome.DEFERRED, reason, cost=result.cost, **(extra or {}))
     retry = datetime.fromtimestamp(result.retry_at, UTC) if result.retry_at else None
     message = f"{priority_id}: {reason}"
     return IterationResult(Ending.UNAVAILABLE, message, priority_id, next_retry_at=retry)

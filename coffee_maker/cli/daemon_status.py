@@ -85,6 +85,7 @@ def _priorities(
 ) -> tuple[list[dict[str, Any]], str | None, list[str]]:
     """Each roadmap priority as the daemon sees it (``priority_view.py``), as plain data;
     then what stopped the roadmap from being read, and the parser's warnings."""
+    from coffee_maker.autonomous.cascade import last_tiers
     from coffee_maker.autonomous.git_ops import GitError
     from coffee_maker.autonomous.planning import load_base_roadmap
     from coffee_maker.autonomous.priority_view import NoteKind, priority_views
@@ -101,6 +102,7 @@ def _priorities(
         row = view.to_dict()
         row["next"] = row.pop("is_next")
         row["current"] = view.note is NoteKind.RUNNING
+        row["tiers"] = last_tiers(state.record(view.id))
         rows.append(row)
     return rows, None, roadmap.warnings
 
@@ -177,6 +179,10 @@ def render(status: dict[str, Any]) -> None:
         row = (p.get("ref") or p["id"], p["status"], attempts, cost, p["last_outcome"] or "")
         table.add_row(*map(escape, row), _note({**p, **_escaped(p)}))
     console.print(table)
+    for p in status["priorities"]:
+        if p.get("tiers"):
+            tries = "; ".join(p["tiers"])
+            console.print(escape(f"{p.get('ref') or p['id']} routing: {tries}"), soft_wrap=True)
     if status.get("pulls"):
         console.print(_pulls_table(status["pulls"]))
 

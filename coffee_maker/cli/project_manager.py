@@ -90,6 +90,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _route_parsers(commands: argparse._SubParsersAction) -> None:
+    route = commands.add_parser(
+        "route", help="routing: which tier a priority gets, and how tiers do"
+    )
+    sub = route.add_subparsers(dest="route_command", metavar="COMMAND", required=True)
+    explain = sub.add_parser("explain", help="the tiers a priority would try, and every reason")
+    explain.add_argument("id", nargs="?", metavar="ID", help="a priority (default: the next one)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    add_common_flags(explain)
+    explain.set_defaults(handler="coffee_maker.cli.route_command:explain")
+    stats = sub.add_parser("stats", help="success rate and cost per tier and task type")
+    add_common_flags(stats)
+    stats.set_defaults(handler="coffee_maker.cli.route_command:stats")
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
@@ -104,6 +119,7 @@ def build_parser() -> ArgumentParser:
     roadmap.set_defaults(handler="coffee_maker.cli.roadmap_command:roadmap")
 
     _mcp_parsers(commands)
+    _route_parsers(commands)
 
     setup = commands.add_parser("setup", help="interactive wizard: providers, keys, budgets")
     setup.add_argument(
