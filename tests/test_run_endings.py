@@ -56,10 +56,11 @@ def test_records_clears_and_removes_the_worktree(repo: Path) -> None:
     assert len(RepoState.load(repo).record("PRIORITY 1")["history"]) == 1
 
 
-def test_the_three_places_use_the_one_path() -> None:
-    """The daemon's grace-period stop, the iteration's interrupt and its recovery."""
+def test_the_places_that_end_a_run_use_the_one_path() -> None:
+    """The daemon's grace-period stop, the iteration's and the follow-up's interrupt, and
+    the recovery at the start of an iteration."""
     callers = set()
-    for name in ("daemon.py", "iteration.py"):
+    for name in ("daemon.py", "iteration.py", "followup.py", "run_endings.py"):
         tree = ast.parse((AUTONOMOUS / name).read_text(encoding="utf-8"))
         for func in ast.walk(tree):
             if not isinstance(func, ast.FunctionDef):
@@ -73,6 +74,11 @@ def test_the_three_places_use_the_one_path() -> None:
                 assert not (
                     isinstance(node, ast.Attribute)
                     and node.attr == "clear_current"
-                    and func.name in {"_wait_for_iteration", "_recover_interrupted_run"}
+                    and func.name in {"_wait_for_iteration", "recover_interrupted_run"}
                 )
-    assert callers == {"_wait_for_iteration", "_run_priority", "_recover_interrupted_run"}
+    assert callers == {
+        "_wait_for_iteration",
+        "_run_priority",
+        "run_followup",
+        "recover_interrupted_run",
+    }

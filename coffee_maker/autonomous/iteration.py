@@ -34,7 +34,8 @@ from coffee_maker.autonomous import (
 from coffee_maker.autonomous.cascade import Cascade
 from coffee_maker.autonomous.detection import TestPlanChoice, choose_tests
 from coffee_maker.autonomous.planning import (
-    describe_plan,
+    NOTHING_TO_DO,
+    dry_run,
     load_base_roadmap,
     resolve_base_branch,
     task_text,
@@ -52,6 +53,7 @@ from coffee_maker.autonomous.run_endings import (
     record_bench_problem,
     record_failure,
     record_unavailable,
+    recover_interrupted_run,
 )
 from coffee_maker.autonomous.state import Outcome, RepoState, state_dir
 from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
@@ -163,8 +165,8 @@ class Iteration:
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> IterationResult:
         if self.options.dry_run:
-            return self._dry_run()
-        self._recover_interrupted_run()
+            return dry_run(self)
+        recover_interrupted_run(self.repo, self.state)
         from coffee_maker.autonomous.review_step import take_review_work
 
         reviewed = take_review_work(self)
@@ -173,7 +175,7 @@ class Iteration:
         self.on_step(f"fetching {resolve_base_branch(self.config, self.repo)}")
         priority = self.select(load_base_roadmap(self.repo, self.config, fetch=True))
         if priority is None:
-            return IterationResult(Ending.NOTHING_TO_DO, self._nothing_to_do())
+            return IterationResult(Ending.NOTHING_TO_DO, NOTHING_TO_DO)
         if self.options.priority and self.state.is_blocked(priority.id):
             self.state.reset(priority.id)  # asking for it by id is how a user unblocks it
         if self.should_stop():
@@ -183,27 +185,6 @@ class Iteration:
             return self._run_routed(priority)
         finally:
             bind_context(priority=None, provider=None)
-
-    def _dry_run(self) -> IterationResult:
-        """The plan, after every preflight check; only the checks when one fails (exit 2)."""
-        checks = self.preflight_checks()
-        lines = [f"dry run: nothing will be changed in {self.repo}", *preflight.render(checks)]
-        bad = [check for check in checks if not check.ok]
-        if bad:
-            lines.append(f"not ready: {len(bad)} of {len(checks)} checks failed; fix the bad lines")
-            details = {"checks": [dataclasses.asdict(check) for check in checks]}
-            return IterationResult(Ending.NOT_READY, "\n".join(lines), details=details)
-        priority = self.select(load_base_roadmap(self.repo, self.config))
-        if priority is None:
-            return IterationResult(Ending.NOTHING_TO_DO, "\n".join([*lines, self._nothing_to_do()]))
-        plan = describe_plan(self, priority, checks)
-        return IterationResult(Ending.DRY_RUN, plan["text"], priority.id, details=plan)
-
-    def _nothing_to_do(self) -> str:
-        return (
-            "nothing to do: no planned priority is ready (all complete, awaiting review, "
-            "blocked or waiting on dependencies)"
-        )
 
     def route(self, priority: Priority) -> RouteDecision:
         """The priority's route now (routing.py): the run, --dry-run and route explain agree."""
@@ -418,17 +399,3 @@ class Iteration:
         return record_failure(
             self.state, attempts, priority_id, result, branch, reason, *rest, extra=extra
         )
-
-    def _recover_interrupted_run(self) -> None:
-        """A run the state still calls current was killed (we hold the lock): record it and
-        remove what it left behind."""
-        current = self.state.current
-        if current:
-            log.warning(
-                "the previous run was interrupted; starting again",
-                priority=current.get("priority"),
-                step=current.get("step"),
-            )
-            end_interrupted_run(self.repo, self.state, f" (process {current.get('pid')} ended)")
-        for cleaned in git_ops.clean_stale_worktrees(self.repo):
-            log.info("removed a worktree left by an earlier run", path=cleaned)

@@ -8,6 +8,7 @@ repository) are read.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from coffee_maker.config import AppConfig
 if TYPE_CHECKING:
     from coffee_maker.autonomous.iteration import Iteration
     from coffee_maker.autonomous.preflight import Check
+    from coffee_maker.autonomous.run_endings import IterationResult
 
 TASK_TEMPLATE = """\
 Implement this priority from the repository's ROADMAP.md.
@@ -162,3 +164,29 @@ def _left(limit: float | None, spent: float) -> float | None:
 
 def _money(value: float | None) -> str:
     return "unlimited" if value is None else f"${value:.2f}"
+
+
+NOTHING_TO_DO = (
+    "nothing to do: no planned priority is ready (all complete, awaiting review, "
+    "blocked or waiting on dependencies)"
+)
+
+
+def dry_run(iteration: Iteration) -> IterationResult:
+    """``--dry-run``: the plan, after every preflight check; only the checks when one
+    fails (exit 2). Nothing is changed, and the PRs are not looked at."""
+    from coffee_maker.autonomous import preflight
+    from coffee_maker.autonomous.run_endings import Ending, IterationResult
+
+    checks = iteration.preflight_checks()
+    lines = [f"dry run: nothing will be changed in {iteration.repo}", *preflight.render(checks)]
+    bad = [check for check in checks if not check.ok]
+    if bad:
+        lines.append(f"not ready: {len(bad)} of {len(checks)} checks failed; fix the bad lines")
+        details = {"checks": [dataclasses.asdict(check) for check in checks]}
+        return IterationResult(Ending.NOT_READY, "\n".join(lines), details=details)
+    priority = iteration.select(load_base_roadmap(iteration.repo, iteration.config))
+    if priority is None:
+        return IterationResult(Ending.NOTHING_TO_DO, "\n".join([*lines, NOTHING_TO_DO]))
+    plan = describe_plan(iteration, priority, checks)
+    return IterationResult(Ending.DRY_RUN, plan["text"], priority.id, details=plan)

@@ -18,9 +18,13 @@ from typing import TYPE_CHECKING, Any
 from coffee_maker.autonomous import git_ops
 from coffee_maker.autonomous.state import Outcome, RepoState
 from coffee_maker.errors import UserError
+from coffee_maker.logging import get_logger
 
 if TYPE_CHECKING:
     from coffee_maker.agent import AgentResult
+
+
+log = get_logger(__name__)
 
 
 class Ending(StrEnum):
@@ -132,3 +136,18 @@ def record_unavailable(
     retry = datetime.fromtimestamp(result.retry_at, UTC) if result.retry_at else None
     message = f"{priority_id}: {reason}"
     return IterationResult(Ending.UNAVAILABLE, message, priority_id, next_retry_at=retry)
+
+
+def recover_interrupted_run(repo: Path, state: RepoState) -> None:
+    """At the start of an iteration (the lock held): a run the state still calls current
+    was killed; record it and remove what it and any other dead run left behind."""
+    current = state.current
+    if current:
+        log.warning(
+            "the previous run was interrupted; starting again",
+            priority=current.get("priority"),
+            step=current.get("step"),
+        )
+        end_interrupted_run(repo, state, f" (process {current.get('pid')} ended)")
+    for cleaned in git_ops.clean_stale_worktrees(repo):
+        log.info("removed a worktree left by an earlier run", path=cleaned)
