@@ -24,6 +24,7 @@ PLANTED = "sk-proj-plantedSecret0123456789abcdefXYZ"
 SECRETS = (MODEL_KEY, GITHUB_TOKEN, PLANTED)
 
 TOOLS = {
+    "route_explain",
     "roadmap_list",
     "roadmap_add_priority",
     "roadmap_set_status",

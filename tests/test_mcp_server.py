@@ -83,6 +83,7 @@ def test_every_tool_answers_from_the_daemons_own_views(project: Project) -> None
                 for name, args in [
                     ("roadmap_list", {}),
                     ("daemon_status", {}),
+                    ("route_explain", {"priority": "2"}),
                     ("provider_status", {"timeout": 5}),
                     ("review_diff", {"provider": "openai", "diff": "+def divide(a, b): ..."}),
                     ("costs", {"days": 3, "by": "provider"}),
@@ -107,8 +108,9 @@ def test_every_tool_answers_from_the_daemons_own_views(project: Project) -> None
         pulls, github_url = list(setup.github.pulls), setup.github.url
 
     tools = answers["tools"]
-    assert set(tools) == TOOLS and "route_explain" not in tools  # absent, not stubbed
-    for name in ("roadmap_list", "daemon_status", "provider_status", "costs", "review_diff"):
+    assert set(tools) == TOOLS
+    read_only = ("roadmap_list", "daemon_status", "provider_status", "costs", "review_diff")
+    for name in (*read_only, "route_explain"):
         assert tools[name].annotations.read_only_hint, name
     for name in ("roadmap_add_priority", "roadmap_set_status", "run_priority"):
         assert not tools[name].annotations.read_only_hint, name
@@ -117,6 +119,8 @@ def test_every_tool_answers_from_the_daemons_own_views(project: Project) -> None
     assert listed["next"] == "PRIORITY 1"
     assert [p["id"] for p in listed["priorities"]] == ["PRIORITY 1", "PRIORITY 2", "PRIORITY 3"]
     assert answers["coffee-maker://roadmap"]["priorities"] == listed["priorities"]
+    route = answers["route_explain"]  # without a routing: section, the plain chain
+    assert (route["priority"], route["routed"], route["refused"]) == ("PRIORITY 2", False, None)
 
     assert status_cli.returncode == 0, status_cli.stderr
     assert answers["daemon_status"] == json.loads(status_cli.stdout)
@@ -213,7 +217,8 @@ MALFORMED = [
     ("review_diff", {"provider": "openai", "branch": "no-such-branch"}),
     ("review_diff", {"provider": "openai", "branch": "../../etc"}),
     ("review_diff", {"provider": "openai", "diff": "+x", "max_tokens": 10**9}),
-    ("route_explain", {}),
+    ("route_explain", {"priority": "PRIORITY 99"}),
+    ("route_explain", {"priority": "x\nPRIORITY 1"}),
 ]
 
 

@@ -125,6 +125,12 @@ def build_server(repo: Repo) -> MCPServer:
         return guarded("run_priority", lambda: mcp_tools.run_priority(repo, priority))
 
     @server.tool(annotations=READ_ONLY)
+    def route_explain(priority: Ref | None = None) -> dict[str, Any]:
+        """Which tier of providers a priority (default: the next ready one) starts on and
+        may escalate to, and every rule that decided it (`project-manager route explain`)."""
+        return guarded("route_explain", lambda: mcp_tools.route_explain(repo, priority))
+
+    @server.tool(annotations=READ_ONLY)
     def provider_status(
         timeout: Annotated[float, Field(gt=0, le=60, description="seconds per check")] = 10.0,
     ) -> dict[str, Any]:

@@ -193,6 +193,19 @@ def run_priority(repo: Repo, priority: str) -> dict[str, Any]:
     }
 
 
+def route_explain(repo: Repo, priority: str | None = None) -> dict[str, Any]:
+    """Which tier and providers the priority (or the next ready one) gets, and every
+    reason: ``project-manager route explain --json``'s data."""
+    from coffee_maker.cli.route_command import RouteError, route_of
+
+    ref = priority_id("priority", priority) if priority else None
+    try:
+        chosen, decision = route_of(repo.config(), repo.path, ref)
+    except RouteError as exc:
+        raise ToolInputError(str(exc)) from None
+    return {"priority": chosen.id, "title": chosen.title, **decision.to_dict()}
+
+
 # -- providers and money -----------------------------------------------------------------------
 
 

@@ -21,26 +21,31 @@ class RouteError(UserError):
     """The priority named does not exist, or no priority is ready."""
 
 
-def explain(args: argparse.Namespace) -> int:
+def route_of(config: Any, repo: Path, ref: str | None) -> tuple[Any, Any]:
+    """``(priority, decision)``: what the next run decides for ``ref`` (or for the next
+    ready priority), through the daemon's own ``route_for``; RouteError when none."""
     from coffee_maker.ai_providers.cost_tracker import CostTracker
     from coffee_maker.autonomous.roadmap import PriorityLookupError
     from coffee_maker.autonomous.routing_history import route_for
     from coffee_maker.autonomous.state import RepoState
 
-    config = load_app_config(args.config, args.repo)
-    repo = Path(args.repo)
     plan = _roadmap(config, repo)
     state = RepoState.load(repo)
-    if args.id:
+    if ref:
         try:
-            priority = plan.find(args.id)
+            priority = plan.find(ref)
         except (PriorityLookupError, ValueError) as exc:
-            raise RouteError(f"route explain {args.id}: {exc}") from None
+            raise RouteError(f"route explain {ref}: {exc}") from None
     else:
         priority = plan.next_planned(skip=lambda p: state.is_skipped(p.id))
         if priority is None:
             raise RouteError("route explain: no planned priority is ready; name one by its ID")
-    decision = route_for(config, state, CostTracker(config.cost_controls), priority)
+    return priority, route_for(config, state, CostTracker(config.cost_controls), priority)
+
+
+def explain(args: argparse.Namespace) -> int:
+    config = load_app_config(args.config, args.repo)
+    priority, decision = route_of(config, Path(args.repo), args.id)
     if args.json:
         import json
 
