@@ -370,3 +370,27 @@ def test_a_conflict_with_the_base_is_resolved_by_the_model_or_reported(setup: Se
     head = git(project.origin, "rev-parse", SUBTRACT_BRANCH)
     assert git(project.origin, "log", "-1", "--format=%P", head).split() == [first_head, moved]
     assert git(project.origin, "show", f"{head}:calc.py") == resolved.rstrip("\n")
+
+
+def test_a_running_daemon_follows_up_on_its_own_within_the_poll_interval(setup: Setup) -> None:
+    project, model, github = setup.project, setup.model, setup.github
+    first_head = opened_pr(setup)
+    project.write_config(model.url, github.url, daemon={"interval": 0.5, "review_poll_interval": 1})
+    daemon = project.start()
+    try:
+        time.sleep(2)  # a few idle looks first: nothing asked, nothing done
+        assert git(project.origin, "rev-parse", SUBTRACT_BRANCH) == first_head
+        model.script(docstring_fix())
+        github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker explain the order")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if git(project.origin, "rev-parse", SUBTRACT_BRANCH) != first_head:
+                break
+            time.sleep(0.2)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    head = git(project.origin, "rev-parse", SUBTRACT_BRANCH)
+    assert git(project.origin, "rev-parse", f"{head}~1") == first_head, err
+    assert project.state()["pulls"]["1"]["followups"] == 1
