@@ -70,7 +70,9 @@ class DevServer:
                 return
             time.sleep(0.3)
         self.stop()
-        pytest.fail(f"temporal dev server not ready in {timeout:g}s: {self.log.read_text()[-2000:]}")
+        pytest.fail(
+            f"temporal dev server not ready in {timeout:g}s: {self.log.read_text()[-2000:]}"
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:

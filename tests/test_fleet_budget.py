@@ -79,9 +79,8 @@ def fleet(server, tmp_path):
     budgets: list[FleetBudget] = []
 
     def make_host(name: str, controls: CostControls, **options) -> CostTracker:
-        remote = FleetBudget(
-            server.address, controls, task_queue=queue, scope=scope, timeout=10, **options
-        )
+        options.setdefault("timeout", 10)
+        remote = FleetBudget(server.address, controls, task_queue=queue, scope=scope, **options)
         budgets.append(remote)
         return CostTracker(controls, home=tmp_path / name, remote_budget=remote)
 
@@ -201,6 +200,24 @@ def test_the_budget_survives_a_worker_restart_and_continue_as_new(fleet, server)
     assert figures.spent_today == 16 * 0.01 * NANOS
     assert figures.reserved == 0
     assert figures.generation >= 1
+
+
+def test_a_settlement_that_cannot_get_through_is_sent_before_the_next_reservation(
+    fleet, server, caplog
+):
+    host = fleet.make_host("east", DAILY_ONLY, timeout=2)
+    held = host.reserve("claude", "m", 0.4, task_id="P1")
+    fleet.worker.stop()
+    host.settle(held, 0.3)  # the call was made: no error, the ledger has it, kept for later
+    assert "settlement kept for later" in caplog.text
+    assert host.get_daily_cost() == pytest.approx(0.3)
+    with pytest.raises(BudgetUnavailable):
+        host.reserve("claude", "m", 0.1)  # no budget to ask: refused
+    fleet.worker = WorkerThread(server.address, fleet.queue)
+    host.reserve("claude", "m", 0.5, task_id="P2")
+    figures = host.remote_budget.snapshot()
+    assert (figures.spent_today, figures.reserved) == (0.3 * NANOS, 0.5 * NANOS)
+    assert figures.tasks == {"P1": 0.3 * NANOS}  # counted once, however often it was sent
 
 
 def test_no_worker_serving_the_budget_fails_closed(server, tmp_path):

@@ -11,8 +11,9 @@ fleet spent per UTC day, month and task, and the reservations in flight.
   validator and the handler are synchronous, so updates are applied one at a time, each
   seeing the ones before it (the handler checks again all the same); once accepted, a
   reservation is durable.
-- ``settle`` replaces a reservation with the call's real cost (or adds a cost that had no
-  reservation); ``release`` gives one back. Both are idempotent (ids are remembered).
+- ``settle`` takes a batch: each item replaces a reservation with the call's real cost (or
+  adds a cost that had no reservation), or releases one. Items are idempotent (their keys
+  are remembered), so a batch sent again after a lost answer counts once.
 - A reservation holds money until it ``expires`` (its time to live, counted on the
   workflow's clock): a host that died never holds money for ever. The run loop sleeps on a
   timer until the next expiry, and every check ignores expired reservations anyway.
@@ -80,11 +81,17 @@ class ReserveRequest:
 
 @dataclass
 class SettleRequest:
-    """The real cost of a call; ``id`` None: a call made without a reservation."""
+    """The real cost of a call, or (``release``) no call at all.
 
+    ``id``: the reservation it ends; ``key``: what makes it idempotent (the reservation's
+    id, or a fresh one for a call made without a reservation).
+    """
+
+    key: str
     id: str | None
     nanos: int
     task_id: str | None = None
+    release: bool = False
 
 
 @dataclass
@@ -236,30 +243,26 @@ class BudgetWorkflow:
         self._refuse(request)
 
     @workflow.update
-    def settle(self, request: SettleRequest) -> None:
-        """The real cost replaces the reservation (which may have expired meanwhile)."""
-        if request.nanos < 0:
-            raise ApplicationError("negative cost", type="BadSettlement", non_retryable=True)
-        if request.id is not None:
-            if request.id in self.state.done:
-                return
-            hold = self.state.holds.pop(request.id, None)
-            self._remember(request.id)
-            task_id = hold.task_id if hold else request.task_id
-        else:
-            task_id = request.task_id
-        day, month, _, _ = _keys(workflow.now())
-        self.state.days[day] = self.state.days.get(day, 0) + request.nanos
-        self.state.months[month] = self.state.months.get(month, 0) + request.nanos
-        if task_id:
-            self.state.tasks[task_id] = self.state.tasks.get(task_id, 0) + request.nanos
-            self.state.task_seen[task_id] = self._now()
+    def settle(self, requests: list[SettleRequest]) -> None:
+        """Settlements and releases, in order; one sent twice counts once.
 
-    @workflow.update
-    def release(self, reservation_id: str) -> None:
-        """No call was made: the reservation's money is free again."""
-        if self.state.holds.pop(reservation_id, None) is not None:
-            self._remember(reservation_id)
+        A settlement's real cost replaces its reservation (which may have expired
+        meanwhile: the cost counts all the same); a release frees it.
+        """
+        day, month, _, _ = _keys(workflow.now())
+        for request in requests:
+            if request.key in self.state.done or request.nanos < 0:
+                continue
+            self._remember(request.key)
+            hold = self.state.holds.pop(request.id, None) if request.id else None
+            if request.release:
+                continue
+            task_id = hold.task_id if hold else request.task_id
+            self.state.days[day] = self.state.days.get(day, 0) + request.nanos
+            self.state.months[month] = self.state.months.get(month, 0) + request.nanos
+            if task_id:
+                self.state.tasks[task_id] = self.state.tasks.get(task_id, 0) + request.nanos
+                self.state.task_seen[task_id] = self._now()
 
     def _remember(self, reservation_id: str) -> None:
         self.state.done.append(reservation_id)

@@ -23,6 +23,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_SCOPE = "default"
 DEFAULT_TIMEOUT = 15.0
+IN_FLIGHT = 4
+BATCH = 500
 
 
 class FleetBudget:
@@ -82,13 +85,15 @@ class FleetBudget:
         self._max_history = max_history
         self._client: Client | None = None
         self._started = False
-        self._pending: deque[tuple[str, Any]] = deque()  # settlements/releases not yet sent
+        self._pending: deque[SettleRequest] = deque()  # settlements/releases not yet sent
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name=f"fleet-budget-{scope}", daemon=True
         )
         self._thread.start()
         self._connecting, self._flushing = asyncio.Lock(), asyncio.Lock()  # bound on first use
+        #: Updates in flight at once from this host (the server allows 10 per workflow).
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
 
     # -- the loop thread ------------------------------------------------------------------------
     def _run(self, work: Callable[[], Awaitable[T]]) -> T:
@@ -137,7 +142,8 @@ class FleetBudget:
         for attempt in range(4):
             handle = await self._handle()
             try:
-                return await handle.execute_update(name, arg, id=update_id)
+                async with self._in_flight:
+                    return await handle.execute_update(name, arg, id=update_id)
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND or attempt == 3:
                     raise
@@ -146,12 +152,14 @@ class FleetBudget:
         raise AssertionError("unreachable")
 
     async def _flush(self) -> None:
-        """Send what is pending, oldest first; one flusher at a time (ids dedupe retries)."""
+        """Send what is pending in one update: settlements made while the last batch was
+        on its way go together in the next (their keys make a batch sent twice harmless)."""
         async with self._flushing:
             while self._pending:
-                name, arg = self._pending[0]
-                await self._update(name, arg, _update_id(name, arg))
-                self._pending.popleft()
+                batch = list(self._pending)[:BATCH]
+                await self._update("settle", batch, None)
+                for _ in batch:
+                    self._pending.popleft()
 
     # -- RemoteBudget ---------------------------------------------------------------------------
     def reserve(self, reservation: Reservation) -> None:
@@ -173,7 +181,7 @@ class FleetBudget:
         except WorkflowUpdateFailedError as exc:
             raise self._refusal(exc, reservation) from None
         except Exception as exc:  # any failure to ask is a refusal
-            self._pending.append(("release", reservation.id))  # in case it got through
+            self._pending.append(_release(reservation.id))  # in case it got through
             raise BudgetUnavailable(
                 f"the fleet budget (scope {self.scope}, {self.address}) could not be "
                 f"asked: {_describe(exc)}; no paid call is made until it answers",
@@ -183,18 +191,19 @@ class FleetBudget:
             ) from exc
 
     def settle(self, reservation_id: str | None, task_id: str | None, cost: float) -> None:
-        self._send("settle", SettleRequest(reservation_id, to_nanos(cost), task_id))
+        key = reservation_id or uuid.uuid4().hex
+        self._send(SettleRequest(key, reservation_id, to_nanos(cost), task_id))
 
     def release(self, reservation_id: str) -> None:
-        self._send("release", reservation_id)
+        self._send(_release(reservation_id))
 
-    def _send(self, name: str, arg: Any) -> None:
-        self._pending.append((name, arg))
+    def _send(self, request: SettleRequest) -> None:
+        self._pending.append(request)
         try:
             self._run(self._flush)
         except Exception as exc:  # kept, sent again before the next reserve
-            why = _describe(exc)
-            log.warning("fleet budget %s: %s kept for later (%s)", self.scope, name, why)
+            why, what = _describe(exc), "release" if request.release else "settlement"
+            log.warning("fleet budget %s: %s kept for later (%s)", self.scope, what, why)
 
     def _refusal(self, exc: WorkflowUpdateFailedError, reservation: Reservation) -> Exception:
         cause = exc.cause
@@ -229,10 +238,8 @@ class FleetBudget:
         return self._run(work)
 
 
-def _update_id(name: str, arg: Any) -> str | None:
-    """Settling or releasing a reservation twice is one update (Temporal dedupes by id)."""
-    target = arg if isinstance(arg, str) else arg.id
-    return f"{name}-{target}" if target else None
+def _release(reservation_id: str) -> SettleRequest:
+    return SettleRequest(reservation_id, reservation_id, 0, release=True)
 
 
 def _utc(seconds: float) -> Any:
