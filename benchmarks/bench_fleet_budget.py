@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fleet_support import DevServer  # noqa: E402
-from temporalio.client import Client  # noqa: E402
+from fleet_support import DevServer
+from temporalio.client import Client
 
-from coffee_maker.ai_providers.cost_tracker import CostTracker  # noqa: E402
-from coffee_maker.ai_providers.provider_config import CostControls  # noqa: E402
-from coffee_maker.fleet.budget_client import FleetBudget, budget_worker  # noqa: E402
+from coffee_maker.ai_providers.cost_tracker import CostTracker
+from coffee_maker.ai_providers.provider_config import CostControls
+from coffee_maker.fleet.budget_client import FleetBudget, budget_worker
 
 OPS = 200
 THREADS = 8
