@@ -8,6 +8,8 @@ workflow runs in a worker thread that a test may stop and start again.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -259,3 +261,14 @@ def test_single_machine_mode_has_no_remote_budget(tmp_path):
         "coffee-maker-budget/team-a",
     )
     remote.close()
+
+
+def test_the_providers_layer_loads_nothing_of_the_fleet():
+    probe = (
+        "import sys; import coffee_maker.ai_providers.cost_tracker, "
+        "coffee_maker.ai_providers.fallback_strategy; "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('temporalio', 'coffee_maker.fleet'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
