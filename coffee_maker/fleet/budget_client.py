@@ -62,8 +62,8 @@ class FleetBudget:
     """The budget workflow of ``scope`` on the Temporal server at ``address``.
 
     ``controls``: the limits this host applies (its ``cost_controls``). ``task_queue``:
-    where the budget workflow is served (the fleet's task queue). ``client``: an existing
-    connection (it must belong to no running event loop but this object's: pass None).
+    where the budget workflow is served (the fleet's task queue). ``max_history``: events
+    before the workflow continues as new, when this host is the one that starts it.
     """
 
     def __init__(
