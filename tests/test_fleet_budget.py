@@ -8,6 +8,7 @@ workflow runs in a worker thread that a test may stop and start again.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -134,6 +135,40 @@ def test_two_hosts_racing_for_the_last_dollars_never_overspend(fleet):
         == "reserve"
     ]
     assert len(reserves) == 4
+
+
+HOST_PROCESS = """
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+from coffee_maker.ai_providers.budget import BudgetExceeded
+from coffee_maker.ai_providers.cost_tracker import CostTracker
+from coffee_maker.ai_providers.provider_config import CostControls
+from coffee_maker.fleet.budget_client import FleetBudget
+address, queue, scope, home = sys.argv[1:]
+controls = CostControls(daily_limit=1.0, monthly_limit=None, per_task_limit=None)
+host = CostTracker(controls, home=home, remote_budget=FleetBudget(
+    address, controls, task_queue=queue, scope=scope, timeout=30))
+def attempt(_):
+    try:
+        return host.reserve("claude", "m", 0.07).nanos
+    except BudgetExceeded:
+        return 0
+with ThreadPoolExecutor(10) as pool:
+    print(json.dumps(list(pool.map(attempt, range(10)))))
+"""
+
+
+def test_two_host_processes_racing_never_overspend(fleet, server, tmp_path):
+    command = [sys.executable, "-c", HOST_PROCESS, server.address, fleet.queue, fleet.scope]
+    hosts = [
+        subprocess.Popen([*command, str(tmp_path / f"host{n}")], stdout=subprocess.PIPE, text=True)
+        for n in range(2)
+    ]
+    taken = [json.loads(host.communicate(timeout=120)[0]) for host in hosts]
+    accepted = [nanos for answers in taken for nanos in answers if nanos]
+    assert len(accepted) == 14  # 14 x $0.07 = $0.98 of the $1.00: the 15th never fits
+    assert sum(accepted) <= NANOS
+    assert all(len([n for n in answers if n]) >= 4 for answers in taken)  # 10 tries each
 
 
 def test_settling_with_the_real_cost_frees_the_rest(fleet):
