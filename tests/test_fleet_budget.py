@@ -30,6 +30,7 @@ from coffee_maker.fleet.budget_client import (
     budget_worker,
     fleet_budget_for,
     fleet_cost_tracker,
+    install_fleet_budget,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -269,6 +270,20 @@ def test_no_worker_serving_the_budget_fails_closed(server, tmp_path):
     remote.close()
 
 
+def test_an_installed_fleet_budget_is_every_new_trackers(tmp_path):
+    orchestrator = SimpleNamespace(kind="temporal", address=f"127.0.0.1:{free_port()}")
+    remote = install_fleet_budget(
+        SimpleNamespace(cost_controls=DAILY_ONLY, orchestrator=orchestrator)
+    )
+    try:
+        made_anywhere = CostTracker(DAILY_ONLY, home=tmp_path)  # as the daemon makes its own
+        assert made_anywhere.remote_budget is remote
+    finally:
+        install_fleet_budget(SimpleNamespace(cost_controls=DAILY_ONLY))
+        remote.close()
+    assert CostTracker(DAILY_ONLY, home=tmp_path).remote_budget is None
+
+
 def test_an_unreachable_server_fails_closed(tmp_path):
     nobody = f"127.0.0.1:{free_port()}"
     remote = FleetBudget(nobody, DAILY_ONLY, scope="lost", timeout=3)
@@ -288,6 +303,8 @@ def test_single_machine_mode_has_no_remote_budget(tmp_path):
     alone = SimpleNamespace(cost_controls=DAILY_ONLY)
     assert fleet_budget_for(alone) is None
     assert fleet_cost_tracker(alone, home=tmp_path).remote_budget is None
+    assert install_fleet_budget(alone) is None
+    assert CostTracker(DAILY_ONLY, home=tmp_path).remote_budget is None
     orchestrator = SimpleNamespace(kind="temporal", address="h:1", budget_scope="team-a")
     remote = fleet_budget_for(SimpleNamespace(cost_controls=DAILY_ONLY, orchestrator=orchestrator))
     assert (remote.address, remote.scope, remote.workflow_id) == (

@@ -95,6 +95,19 @@ class RemoteBudget(Protocol):
     def release(self, reservation_id: str) -> None: ...
 
 
+_process_remote: list[RemoteBudget | None] = [None]
+
+
+def use_remote_budget(remote: RemoteBudget | None) -> None:
+    """Make ``remote`` the shared budget of every tracker made from now on in this process
+    that is given none (a fleet worker does so once, at start); None: no shared budget."""
+    _process_remote[0] = remote
+
+
+def process_remote_budget() -> RemoteBudget | None:
+    return _process_remote[0]
+
+
 class Budget:
     """The limits of ``controls`` checked against running totals, at ``clock``'s time."""
 

@@ -55,6 +55,7 @@ from coffee_maker.ai_providers.budget import (  # noqa: F401  (imported from her
     BudgetExceeded,
     RemoteBudget,
     money,
+    process_remote_budget,
 )
 from coffee_maker.ai_providers.ledger import (
     LedgerFile,
@@ -91,8 +92,8 @@ class CostTracker:
     between threads; several processes may use the same ledger at once. A long-lived
     process should keep one tracker (the daemon does): it then reads only what other
     processes appended. ``checkpoint_every``: ledger bytes past the checkpoint before a
-    new one is written. ``remote_budget``: the limits are shared with other hosts (a
-    fleet): every reservation, settlement and release goes there too (single machine: None).
+    new one is written. ``remote_budget``: limits shared with other hosts (a fleet; default:
+    :func:`~.budget.use_remote_budget`'s): reservations, settlements, releases go there too.
     """
 
     def __init__(
@@ -104,7 +105,7 @@ class CostTracker:
         checkpoint_every: int = CHECKPOINT_EVERY,
         remote_budget: RemoteBudget | None = None,
     ) -> None:
-        self.remote_budget = remote_budget
+        self.remote_budget = remote_budget or process_remote_budget()
         self._budget = Budget(cost_controls or CostControls(), clock)
         self.controls = self._budget.controls
         directory = Path(home) if home is not None else user_state_dir()

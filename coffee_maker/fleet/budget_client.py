@@ -11,9 +11,10 @@ is made. A settlement or release that cannot get through is kept and sent again 
 next reservation (so no host reserves more while the fleet does not know what it spent);
 the reservation it was for holds its money until then, or until it expires.
 
-:func:`fleet_cost_tracker` builds the tracker a fleet host uses: the configuration's
-``orchestrator`` (``kind: temporal``) says where; without it, a plain single-machine
-tracker. :func:`budget_worker` serves the budget workflow (every fleet worker runs one).
+:func:`install_fleet_budget` makes it the budget of every tracker a fleet worker process
+makes (:func:`fleet_cost_tracker` builds one tracker): the configuration's
+``orchestrator`` (``kind: temporal``) says where; without it, nothing changes.
+:func:`budget_worker` serves the budget workflow (every fleet worker runs one).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from coffee_maker.ai_providers.budget import BudgetExceeded, BudgetUnavailable
+from coffee_maker.ai_providers.budget import BudgetExceeded, BudgetUnavailable, use_remote_budget
 from coffee_maker.ai_providers.cost_tracker import CostTracker
 from coffee_maker.ai_providers.ledger import Reservation, to_nanos, usd
 from coffee_maker.ai_providers.provider_config import CostControls
@@ -275,3 +276,12 @@ def fleet_budget_for(config: Any) -> FleetBudget | None:
 def fleet_cost_tracker(config: Any, **options: Any) -> CostTracker:
     """The tracker of a host: its own ledger, and the fleet's budget when there is a fleet."""
     return CostTracker(config.cost_controls, remote_budget=fleet_budget_for(config), **options)
+
+
+def install_fleet_budget(config: Any) -> FleetBudget | None:
+    """Make the fleet's budget (if the configuration has a fleet) the one every tracker of
+    this process asks, wherever it is made (the daemon's, the agent's): a fleet worker calls
+    this once at start. Returns it (None on a single machine: nothing changes)."""
+    remote = fleet_budget_for(config)
+    use_remote_budget(remote)
+    return remote
