@@ -324,3 +324,29 @@ def test_the_providers_layer_loads_nothing_of_the_fleet():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_fallback_makes_no_paid_call_without_the_fleet_budget(tmp_path):
+    from test_fallback_strategy import CALLS, SCRIPTS, FakeTime, make_factory, make_strategy
+
+    from coffee_maker.ai_providers.base import Message
+
+    CALLS.clear()
+    SCRIPTS.clear()
+    factory = make_factory(
+        {"paid": {"model": "p1"}, "free": {"model": "f1", "pricing": {"input": 0, "output": 0}}},
+        fallback={"fallback_order": ["paid", "free"]},
+    )
+    remote = FleetBudget(f"127.0.0.1:{free_port()}", DAILY_ONLY, scope="lost", timeout=2)
+    tracker = CostTracker(DAILY_ONLY, home=tmp_path, remote_budget=remote)
+    try:
+        strategy = make_strategy(factory, FakeTime(), tracker, fallback_order=["paid", "free"])
+        result = strategy.chat([Message.user("hi")])
+    finally:
+        remote.close()
+    assert result.provider == "free" and CALLS == ["free/f1"]  # the paid one never called
+    assert tracker.get_reserved() == 0 and tracker.get_daily_cost() == 0
+    paid = [e for e in strategy.events if e.provider == "paid"]
+    assert [e.kind for e in paid] == ["skip", "switch"]  # never an attempt
+    assert "fleet budget (scope lost" in paid[0].message
+    assert "no paid call is made until it answers" in paid[0].message
