@@ -178,6 +178,8 @@ def test_settling_with_the_real_cost_frees_the_rest(fleet):
     with pytest.raises(BudgetExceeded) as refused:
         west.reserve("claude", "m", 0.5, task_id="P2")
     assert "spent $0.00 + reserved $0.60 + this call up to $0.50" in str(refused.value)
+    resets = refused.value.resets_at  # the next UTC midnight, on the workflow's clock
+    assert (resets.hour, resets.minute) == (0, 0) and 0 < resets.timestamp() - time.time() <= 86400
     east.settle(held, 0.1, {"input_tokens": 10, "output_tokens": 5})
     west.reserve("claude", "m", 0.5, task_id="P2")  # the $0.50 the call did not use is free
     figures = west.remote_budget.snapshot()

@@ -28,6 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -219,7 +220,7 @@ class FleetBudget:
                 usd(int(info.get("amount") or 0)),
                 provider=reservation.provider,
                 model=reservation.model,
-                resets_at=_utc(resets) if resets else None,
+                resets_at=datetime.fromtimestamp(float(resets), UTC) if resets else None,
                 scope=self.scope,
             )
         return BudgetUnavailable(
@@ -241,12 +242,6 @@ class FleetBudget:
 
 def _release(reservation_id: str) -> SettleRequest:
     return SettleRequest(reservation_id, reservation_id, 0, release=True)
-
-
-def _utc(seconds: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(float(seconds), UTC)
 
 
 def _describe(exc: BaseException | None) -> str:
