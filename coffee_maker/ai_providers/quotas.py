@@ -24,7 +24,12 @@ from typing import Any
 from coffee_maker.ai_providers.atomic_files import atomic_write, locked
 from coffee_maker.ai_providers.base import BaseAIProvider, ProviderResult, make_usage
 from coffee_maker.ai_providers.cost_tracker import BudgetExceeded, CostTracker
-from coffee_maker.ai_providers.errors import Action, ProviderError, QuotaExhaustedError
+from coffee_maker.ai_providers.errors import (
+    Action,
+    BudgetExceededError,
+    ProviderError,
+    QuotaExhaustedError,
+)
 from coffee_maker.ai_providers.ledger import Reservation, day_key, month_key, utc
 from coffee_maker.paths import user_state_dir
 
@@ -246,7 +251,7 @@ class ProviderGate:
         if self.tracker is not None:
             try:
                 reservation = self.tracker.reserve(name, provider.model, amount, task_id, ttl=ttl)
-            except BudgetExceeded as err:
+            except BudgetExceededError as err:  # a limit, or a shared budget unreachable
                 self.emit("skip", name, provider.model, err.kind, message=str(err))
                 raise
         blocked = self.store.take_request(name, settings.daily_requests, settings.monthly_requests)
