@@ -124,3 +124,63 @@ def test_a_check_name_cannot_close_an_issue_or_forge_a_trailer_in_the_commit(
     assert "closes #1" not in message.lower()
     assert not any(line.startswith("Co-authored-by") for line in message.splitlines())
     assert message.splitlines()[0].startswith("Follow up on review of #1")
+
+
+def test_a_long_conversation_never_crowds_out_the_remark_to_address() -> None:
+    """Old remarks fill the quoting budget: the newest one, the one asked about and later
+    answered as 'addressed', must still reach the model."""
+    from test_followup_parts import snapshot
+
+    from coffee_maker.autonomous.followup_prompt import followup_task
+    from coffee_maker.autonomous.pr_watch import Remark
+    from coffee_maker.autonomous.review_loop import FollowUp
+
+    old = tuple(
+        Remark(f"comment:{i}", "comment", i, "alice", f"old {i} " + "x" * 5000, f"2026-01-0{i}")
+        for i in range(1, 10)
+    )
+    asked = Remark("inline:99", "inline", 99, "alice", "PLEASE RENAME x", "2026-02-01", path="a.py")
+    pull = snapshot(*old, asked)
+    work = FollowUp("P1", pull, "review", (asked,), keys=(asked.key,), thread=pull.remarks)
+
+    text = followup_task(work, "Implement P1.", "+x = 1", "main", [])
+
+    assert "PLEASE RENAME x" in text and "TO ADDRESS: inline review comment by alice" in text
+    assert len(text) < 40_000
+
+
+def test_remarks_past_what_the_prompt_can_quote_wait_for_the_next_follow_up(
+    tmp_path: Path,
+) -> None:
+    """Forty long inline comments at once: one follow-up takes only what its prompt quotes
+    whole; the others are not recorded as handled (nor answered as addressed)."""
+    import subprocess
+
+    from test_followup_parts import snapshot
+
+    from coffee_maker.autonomous.followup_prompt import followup_task
+    from coffee_maker.autonomous.pr_watch import Remark
+    from coffee_maker.autonomous.review_loop import ReviewLoop
+    from coffee_maker.autonomous.state import RepoState
+    from coffee_maker.config import AppConfig
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    state = RepoState.load(tmp_path)
+    state.track_pull(7, "P1", "coffee-maker/p-1", "main", "https://github.example/o/r/pull/7")
+    remarks = [
+        Remark(f"inline:{i}", "inline", i, "alice", f"REMARK-{i:02d} " + "y" * 3000,
+               f"2026-01-01T00:00:{i:02d}", path="a.py")
+        for i in range(40)
+    ]  # fmt: skip
+    loop = ReviewLoop(AppConfig(), tmp_path, state, publisher=lambda: None)  # type: ignore[arg-type,return-value]
+    loop.allowed = lambda login: True  # type: ignore[method-assign]
+    loop._asks = lambda remark: True  # type: ignore[method-assign]
+    loop._thread = lambda snap: snap.remarks  # type: ignore[method-assign]
+
+    work = loop._work_for(state.pulls()["7"], snapshot(*remarks))
+
+    assert work is not None and 1 <= len(work.keys) < 40
+    text = followup_task(work, "Implement P1.", "", "main", [])
+    for remark in work.remarks:
+        assert f"REMARK-{remark.id:02d}" in text
+        assert remark.body in text  # whole, not shortened

@@ -31,6 +31,10 @@ from coffee_maker.logging import get_logger
 log = get_logger(__name__)
 
 WRITERS = frozenset({"admin", "write"})  # GitHub reports maintain as write
+#: Characters of remarks one follow-up takes, each counted as the prompt quotes it (at most
+#: 4,000, plus its markers): all of them fit in the prompt, so each one it records as
+#: handled (and answers as addressed) was read by the model.
+ASK_LIMIT = 16_000
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ class ReviewLoop:
         self._note_look(snapshot, len(asking))
         if asking:
             if record["followups"] < daemon.max_followups:
+                asking = _first_to_quote(asking)  # the rest: the next follow-up's
                 keys = tuple(r.key for r in asking)
                 thread = self._thread(snapshot)
                 return FollowUp(
@@ -281,3 +286,15 @@ class ReviewLoop:
             counter = "ci_repairs" if work.kind == "ci" else "followups"
             record[counter] += 1
             record["last_followup"] = {"at": now_iso(), "kind": work.kind, **outcome}
+
+
+def _first_to_quote(remarks: list[Remark]) -> list[Remark]:
+    """The oldest remarks that fit in :data:`ASK_LIMIT` (always the first one)."""
+    taken: list[Remark] = []
+    size = 0
+    for remark in sorted(remarks, key=lambda r: (r.created_at, r.id)):
+        size += min(len(remark.body), 4_000) + 100
+        if taken and size > ASK_LIMIT:
+            break
+        taken.append(remark)
+    return taken
