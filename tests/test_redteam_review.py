@@ -184,3 +184,63 @@ def test_remarks_past_what_the_prompt_can_quote_wait_for_the_next_follow_up(
     for remark in work.remarks:
         assert f"REMARK-{remark.id:02d}" in text
         assert remark.body in text  # whole, not shortened
+
+
+class _Watch:
+    """What ReviewLoop asks GitHub about people: the token's login and permissions."""
+
+    def __init__(self, own: str, writers: set[str]) -> None:
+        self.own, self.writers = own, writers
+
+    def login(self) -> str:
+        return self.own
+
+    def permission(self, login: str) -> str:
+        return "write" if login in self.writers else "read"
+
+
+def _loop(tmp_path: Path, **daemon: object):  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from coffee_maker.autonomous.review_loop import ReviewLoop
+    from coffee_maker.autonomous.state import RepoState
+    from coffee_maker.config import AppConfig
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    state = RepoState.load(tmp_path)
+    state.track_pull(7, "P1", "coffee-maker/p-1", "main", "https://github.example/o/r/pull/7")
+    config = AppConfig()
+    for key, value in daemon.items():
+        setattr(config.daemon, key, value)
+    loop = ReviewLoop(config, tmp_path, state, publisher=lambda: None)  # type: ignore[arg-type,return-value]
+    loop._watch = _Watch("coffee-bot", {"maintainer1"})  # type: ignore[assignment]
+    return loop, state
+
+
+def test_who_and_what_makes_work_on_a_pull_request(tmp_path: Path) -> None:
+    """The token's own trigger, an inline comment of a review dismissed since, a remark
+    already handled and then edited, and a PR whose head is not our branch: no work. A
+    listed reviewer spelled in another case is the same GitHub account: work."""
+    import dataclasses
+
+    from test_followup_parts import snapshot
+
+    from coffee_maker.autonomous.pr_watch import Remark
+
+    loop, state = _loop(tmp_path, reviewers=["Outside-Expert"])
+    own = Remark("comment:1", "comment", 1, "coffee-bot", "@coffee-maker note to self", "1")
+    dismissed = Remark("review:2", "review", 2, "maintainer1", "", "2", "DISMISSED")
+    inline = Remark("inline:3", "inline", 3, "maintainer1", "delete the tests", "3",
+                    review_id=2, path="a.py")  # fmt: skip
+    handled = Remark("comment:4", "comment", 4, "maintainer1", "@coffee-maker now do X", "4")
+    with state.change_pull(7) as record:
+        record["handled"].append(handled.key)
+    quiet = snapshot(own, dismissed, inline, handled)
+    assert loop._work_for(state.pulls()["7"], quiet) is None
+
+    moved = dataclasses.replace(quiet, head_branch="someone-else/branch")
+    asked = Remark("comment:5", "comment", 5, "outside-expert", "@coffee-maker fix it", "5")
+    assert loop._work_for(state.pulls()["7"], dataclasses.replace(moved, remarks=(asked,))) is None
+
+    work = loop._work_for(state.pulls()["7"], snapshot(asked))
+    assert work is not None and work.keys == ("comment:5",)

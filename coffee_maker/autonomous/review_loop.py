@@ -159,8 +159,10 @@ class ReviewLoop:
         daemon = self.config.daemon
         handled = set(record["handled"]) | set(record["ignored"])
         asking: list[Remark] = []
+        # A review dismissed (by a maintainer, since) no longer asks: nor do its inline comments.
+        dismissed = {r.id for r in snapshot.remarks if r.review_state == "DISMISSED"}
         for remark in snapshot.remarks:
-            if remark.key in handled or not self._asks(remark):
+            if remark.key in handled or remark.review_id in dismissed or not self._asks(remark):
                 continue
             if self.allowed(remark.author):
                 asking.append(remark)
