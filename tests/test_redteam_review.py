@@ -244,3 +244,20 @@ def test_who_and_what_makes_work_on_a_pull_request(tmp_path: Path) -> None:
 
     work = loop._work_for(state.pulls()["7"], snapshot(asked))
     assert work is not None and work.keys == ("comment:5",)
+
+
+def test_a_flood_of_comments_does_not_hide_the_newest_one(setup: Setup) -> None:
+    """1,100 comments by an account without write access (1,000 is what a look reads),
+    then a maintainer's request: the request is the newest, and it is seen."""
+    project, model, github = setup.project, setup.model, setup.github
+    opened_pr(setup)
+    github.set_permission(GITHUB_REPO, "spammer", "read")
+    for i in range(1_100):
+        github.add_issue_comment(GITHUB_REPO, 1, "spammer", f"@coffee-maker spam {i}")
+    asked = github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker explain it")
+    model.script(docstring_fix())
+
+    done = project.run("--once", timeout=180)
+
+    assert "pushed follow-up" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert f"comment:{asked.id}" in project.state()["pulls"]["1"]["handled"]

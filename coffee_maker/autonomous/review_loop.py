@@ -159,6 +159,7 @@ class ReviewLoop:
         daemon = self.config.daemon
         handled = set(record["handled"]) | set(record["ignored"])
         asking: list[Remark] = []
+        strangers: list[Remark] = []
         # A review dismissed (by a maintainer, since) no longer asks: nor do its inline comments.
         dismissed = {r.id for r in snapshot.remarks if r.review_state == "DISMISSED"}
         for remark in snapshot.remarks:
@@ -167,7 +168,8 @@ class ReviewLoop:
             if self.allowed(remark.author):
                 asking.append(remark)
             else:
-                self._ignore(snapshot, remark, "no write permission on the repository")
+                strangers.append(remark)
+        self._ignore(snapshot, strangers, "no write permission on the repository")
         self._note_look(snapshot, len(asking))
         if asking:
             if record["followups"] < daemon.max_followups:
@@ -217,22 +219,24 @@ class ReviewLoop:
         return self.watch.permission(login) in WRITERS
 
     # -- bookkeeping -------------------------------------------------------------------------
-    def _ignore(self, snapshot: PullSnapshot, remark: Remark, why: str) -> None:
-        log.warning(
-            "ignored a remark on a pull request",
-            number=snapshot.number,
-            author=remark.author,
-            kind=remark.kind,
-            reason=why,
-        )
-        with self.state.change_pull(snapshot.number) as record:
-            record["ignored"].append(remark.key)
+    def _ignore(self, snapshot: PullSnapshot, remarks: list[Remark], why: str) -> None:
+        if not remarks:
+            return
+        for remark in remarks:
+            log.warning(
+                "ignored a remark on a pull request",
+                number=snapshot.number,
+                author=remark.author,
+                kind=remark.kind,
+                reason=why,
+            )
+        with self.state.change_pull(snapshot.number) as record:  # one write, however many
+            record["ignored"].extend(remark.key for remark in remarks)
 
     def _over_limit(
         self, snapshot: PullSnapshot, remarks: list[Remark], setting: str, limit: int
     ) -> None:
-        for remark in remarks:
-            self._ignore(snapshot, remark, f"{setting} ({limit}) reached")
+        self._ignore(snapshot, remarks, f"{setting} ({limit}) reached")
         self._say_once(
             snapshot,
             "followup-limit",
