@@ -87,3 +87,63 @@ def test_a_title_with_a_status_emoji_does_not_change_the_status() -> None:
     except RoadmapChangeError:
         return  # refused: fine
     assert Roadmap.parse(updated).find("2").status is Status.PLANNED
+
+
+def _local_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **routing: object):  # type: ignore[no-untyped-def]
+    isolate_git(tmp_path, monkeypatch)
+    project = make_project(tmp_path, dirty=False)
+    monkeypatch.setenv("COFFEE_MAKER_HOME", str(project.home))
+    monkeypatch.setenv("OPENAI_API_KEY", MODEL_KEY)
+    return project
+
+
+def test_review_diff_sends_no_code_of_a_local_only_repository_to_a_cloud_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coffee_maker.cli.mcp_review import review_diff
+    from coffee_maker.cli.mcp_tools import ToolInputError
+
+    project = _local_project(tmp_path, monkeypatch)
+    with fakes_running(project) as setup:
+        url = setup.model.url
+        local = {"type": "openai", "model": "m", "base_url": f"{url}/v1", "local": True,
+                 "api_key_env": "OPENAI_API_KEY", "pricing": {"input": 0, "output": 0}}  # fmt: skip
+        project.write_config(
+            url, setup.github.url,
+            providers={"local-llm": local}, routing={"privacy": "local"},
+        )  # fmt: skip
+        repo = Repo(project.checkout.resolve(), str(project.config))
+        with pytest.raises(ToolInputError, match=r"provider: openai is not local.*privacy"):
+            review_diff(repo, "openai", branch="main")
+        with pytest.raises(ToolInputError, match=r"provider: openai is not local"):
+            review_diff(repo, "openai", diff="+secret_sauce = 42")
+        assert setup.model.model_calls == []
+
+
+def test_review_diff_sends_no_branch_of_a_private_priority_to_a_cloud_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coffee_maker.autonomous.state import Outcome, RepoState
+    from coffee_maker.cli.mcp_review import review_diff
+    from coffee_maker.cli.mcp_tools import ToolInputError
+
+    project = _local_project(tmp_path, monkeypatch)
+    roadmap = (project.checkout / "ROADMAP.md").read_text()
+    private = roadmap.replace("Add `subtract", "**Privacy**: local\n\nAdd `subtract", 1)
+    assert private != roadmap
+    (project.checkout / "ROADMAP.md").write_text(private)
+    git(project.checkout, "commit", "-qam", "private")
+    git(project.checkout, "push", "-q", "origin", "HEAD:main")
+    git(project.checkout, "switch", "-q", "-c", "coffee-maker/priority-1-add-subtract")
+    (project.checkout / "secret.py").write_text("SECRET_SAUCE = 42\n")
+    git(project.checkout, "add", "secret.py")
+    git(project.checkout, "commit", "-qm", "private work")
+    git(project.checkout, "switch", "-q", "-")
+    RepoState.load(project.checkout).record_attempt(
+        "PRIORITY 1", Outcome.SUCCESS, branch="coffee-maker/priority-1-add-subtract"
+    )
+    with fakes_running(project) as setup:
+        repo = Repo(project.checkout.resolve(), str(project.config))
+        with pytest.raises(ToolInputError, match=r"provider: openai is not local.*PRIORITY 1"):
+            review_diff(repo, "openai", branch="coffee-maker/priority-1-add-subtract")
+        assert setup.model.model_calls == []
