@@ -261,3 +261,27 @@ def test_a_flood_of_comments_does_not_hide_the_newest_one(setup: Setup) -> None:
 
     assert "pushed follow-up" in done.stdout, done.stdout + done.stderr[-2000:]
     assert f"comment:{asked.id}" in project.state()["pulls"]["1"]["handled"]
+
+
+def test_a_branch_name_cannot_break_out_of_the_conflict_report() -> None:
+    """Git allows backticks in branch names; the base of a PR is chosen on GitHub."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from test_followup_parts import snapshot
+
+    from coffee_maker.autonomous.followup import _report_conflict
+    from coffee_maker.autonomous.review_loop import FollowUp
+
+    said: list[str] = []
+    loop = SimpleNamespace(
+        record_followup=lambda *a, **k: None,
+        publisher=SimpleNamespace(comment=lambda number, text: said.append(text)),
+    )
+    pull = dataclasses.replace(snapshot(), base_branch="main`@octo/team`closes-#1")
+    work = FollowUp("P1", pull, "review")
+
+    _report_conflict(loop, work, SimpleNamespace(cost=0.0), ["calc.py"])  # type: ignore[arg-type]
+
+    outside = said[0].split("``")[0::2]  # the branch is one code span, fenced by two ticks
+    assert len(outside) == 3 and not any("@" in part or "#" in part for part in outside)

@@ -272,11 +272,11 @@ def _report_conflict(
 ) -> IterationResult:
     pull = work.pull
     files = ", ".join(code_span(name) for name in left[:20])
+    base, head = code_span(pull.base_branch), code_span(pull.head_branch)  # git allows `
     text = (
-        f"coffee-maker could not merge `{pull.base_branch}` into this branch: conflicts in "
+        f"coffee-maker could not merge {base} into this branch: conflicts in "
         f"{files} were left unresolved, so nothing was pushed. A person needs to merge "
-        f"`{pull.base_branch}` into `{pull.head_branch}` "
-        f"(cost of the attempt: {money(result.cost)})."
+        f"{base} into {head} (cost of the attempt: {money(result.cost)})."
     )
     loop.record_followup(work, verdict="merge conflict", commit=None, cost=round(result.cost, 6))
     loop.publisher.comment(pull.number, text)
