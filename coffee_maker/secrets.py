@@ -34,7 +34,7 @@ REDACTED = "[REDACTED]"
 
 #: Environment variable names whose values are secrets.
 SECRET_NAME_RE = re.compile(
-    r"(_API_KEY|_APIKEY|_TOKEN|_SECRET|_SECRET_KEY|_PASSWORD|_ACCESS_KEY|_PRIVATE_KEY)$"
+    r"(_API_KEY|_APIKEY|_KEY|_TOKEN|_PAT|_SECRET|_SECRET_KEY|_PASSWORD|_ACCESS_KEY|_PRIVATE_KEY)$"
     r"|^(API_KEY|TOKEN|SECRET|PASSWORD)$",
     re.IGNORECASE,
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,12 @@ from coffee_maker.autonomous.cascade import local_chain
 from coffee_maker.autonomous.followup_prompt import followup_task
 from coffee_maker.autonomous.planning import load_base_roadmap, task_text
 from coffee_maker.autonomous.pr_body import pr_title, render_pr_body
-from coffee_maker.autonomous.public_text import code_span, inert_markdown
+from coffee_maker.autonomous.public_text import (
+    LocalPaths,
+    code_span,
+    inert_markdown,
+    plain,
+)
 from coffee_maker.autonomous.pull_requests import PullRequestError
 from coffee_maker.autonomous.review_loop import FollowUp, ReviewLoop
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError
@@ -43,6 +49,8 @@ from coffee_maker.autonomous.run_endings import (
 from coffee_maker.autonomous.state import Outcome, state_dir
 from coffee_maker.autonomous.test_bench import BenchProblem, build_bench
 from coffee_maker.logging import get_logger
+from coffee_maker.secrets import redact_text
+from coffee_maker.wording import count_of
 
 if TYPE_CHECKING:
     from coffee_maker.autonomous.iteration import Iteration
@@ -213,22 +221,35 @@ def _publish(
     short = commit[:7] if commit else None
     reply = _reply_text(short, verdict, result, dropped)
     publisher = loop.publisher
+    # The push is done and recorded: a GitHub error from here on must not count the
+    # follow-up again nor overwrite its verdict; each answer is tried, and what failed is
+    # kept in the state and said in the comment when that can still be posted.
+    failed: list[str] = []
+    stale = False
     if commit and priority is not None:
         notes = publishing.review_notes(result, bench, iteration.sandbox_note())  # type: ignore[arg-type]
         content = publishing.pr_content(
             priority, result, test_command, worktree, run_id, dropped, notes
         )
-        publisher.open_or_update(
-            worktree.branch, pull.base_branch,
-            pr_title(content.priority_id, content.priority_title, content.local_paths),
-            render_pr_body(content), draft=not passed,
-        )  # fmt: skip
+        title = pr_title(content.priority_id, content.priority_title, content.local_paths)
+        _try(failed, lambda: publisher.open_or_update(
+            worktree.branch, pull.base_branch, title, render_pr_body(content), draft=not passed,
+        ))  # fmt: skip
+        stale = bool(failed)
     for remark in work.remarks:
         if remark.kind == "inline":
-            publisher.reply_inline(pull.number, remark.id, reply)
-    text = _comment_text(work, short, verdict, result, changed if commit else [], dropped)
-    publisher.comment(pull.number, text)
+            _try(failed, lambda r=remark: publisher.reply_inline(pull.number, r.id, reply))
+    paths = LocalPaths.of_run(worktree.path, iteration.repo)
+    text = _comment_text(work, short, verdict, result, changed if commit else [], dropped, paths)
+    if stale:
+        text += "\n\nThe pull request's description could not be updated: its verdict is out "
+        text += "of date; the verdict above is this follow-up's."
+    _try(failed, lambda: publisher.comment(pull.number, text))
+    if failed:
+        with loop.state.change_pull(pull.number) as record:
+            record["last_followup"]["not_said"] = [error[:300] for error in failed]
     said = f"verdict: {verdict}; cost {money(result.cost)}"
+    said += f"; GitHub refused {count_of(len(failed), 'answer')}" if failed else ""
     if commit:
         message = f"{label}: pushed follow-up {short} to {worktree.branch} ({said})"
         return IterationResult(
@@ -238,16 +259,24 @@ def _publish(
     return IterationResult(Ending.FOLLOWED_UP, message, work.priority_id, worktree.branch, pull.url)
 
 
+def _try(failed: list[str], post: Callable[[], object]) -> None:
+    try:
+        post()
+    except PullRequestError as exc:
+        log.warning("could not answer on a pull request", error=str(exc))
+        failed.append(str(exc))
+
+
 def _report_conflict(
     loop: ReviewLoop, work: FollowUp, result: AgentResult, left: list[str]
 ) -> IterationResult:
     pull = work.pull
     files = ", ".join(code_span(name) for name in left[:20])
+    base, head = code_span(pull.base_branch), code_span(pull.head_branch)  # git allows `
     text = (
-        f"coffee-maker could not merge `{pull.base_branch}` into this branch: conflicts in "
+        f"coffee-maker could not merge {base} into this branch: conflicts in "
         f"{files} were left unresolved, so nothing was pushed. A person needs to merge "
-        f"`{pull.base_branch}` into `{pull.head_branch}` "
-        f"(cost of the attempt: {money(result.cost)})."
+        f"{base} into {head} (cost of the attempt: {money(result.cost)})."
     )
     loop.record_followup(work, verdict="merge conflict", commit=None, cost=round(result.cost, 6))
     loop.publisher.comment(pull.number, text)
@@ -272,6 +301,7 @@ def _comment_text(
     result: AgentResult,
     changed: list[str],
     dropped: list[str],
+    paths: LocalPaths,
 ) -> str:
     what = "a follow-up on the review" if work.kind == "review" else "a repair of failing checks"
     head = (
@@ -288,7 +318,7 @@ def _comment_text(
         names = ", ".join(code_span(name) for name in dropped[:10])
         lines.append("- Changes to protected paths were dropped: " + names)
     if result.summary:
-        summary = result.summary.strip()[:SUMMARY_LIMIT]
+        summary = paths.scrub(redact_text(result.summary)).strip()[:SUMMARY_LIMIT]
         lines += [
             "",
             "The model's summary (its own words, not verified):",
@@ -318,6 +348,9 @@ def _priority(iteration: Iteration, work: FollowUp) -> Priority | None:
 
 def _what(work: FollowUp) -> str:
     if work.kind == "ci":
-        return "failing checks: " + ", ".join(check.name for check in work.checks)
+        # Check names come from CI configurations and apps: one quiet line each, so they
+        # neither close an issue from the commit message nor add a trailer to it.
+        names = (" ".join(plain(check.name).split())[:100] for check in work.checks)
+        return "failing checks: " + ", ".join(names)
     authors = sorted({remark.author for remark in work.remarks})
     return f"{len(work.remarks)} remark(s) by " + ", ".join(authors)

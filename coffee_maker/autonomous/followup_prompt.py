@@ -89,14 +89,25 @@ def _review_request(work: FollowUp, quote: Callable[[str, int], str]) -> str:
         "Reviewers with write access asked for changes. The remarks to address are marked "
         "TO ADDRESS; the others are the rest of the conversation, for context."
     ]
-    budget = THREAD_LIMIT
-    for remark in sorted(work.thread, key=lambda r: (r.created_at, r.id)):
+    # The budget goes to the remarks to address first, then to the rest newest first: a
+    # long old conversation never crowds out what the model is asked to answer.
+    ordered = sorted(work.thread, key=lambda r: (r.created_at, r.id))
+    ranked = [r for r in ordered if r.key in asked] + [
+        r for r in reversed(ordered) if r.key not in asked
+    ]
+    budget, quoted = THREAD_LIMIT, {}
+    for remark in ranked:
         if budget <= 0:
-            lines.append("[... earlier conversation left out: too long]")
             break
         text = quote(remark.body or "(no text)", min(REMARK_LIMIT, budget))
         budget -= len(text)
-        lines.append(f"{_heading(remark, by_id, remark.key in asked)}\n{text}")
+        quoted[remark.key] = text
+    if len(quoted) < len(ordered):
+        lines.append("[... earlier conversation left out: too long]")
+    for remark in ordered:
+        if remark.key in quoted:
+            heading = _heading(remark, by_id, remark.key in asked)
+            lines.append(f"{heading}\n{quoted[remark.key]}")
     return "\n\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from coffee_maker.ai_providers.atomic_files import atomic_write
 from coffee_maker.autonomous.pull_requests import PullRequestError, PullRequestPublisher
@@ -32,6 +32,7 @@ CACHE_LIMIT = 400  # answers kept; the oldest are dropped first
 PAGE_LIMIT = 10  # pages of 100 read per list: a PR with more than 1,000 comments is read in part
 BODY_LIMIT = 8_000  # characters of one remark kept
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_LAST = re.compile(r'<([^>]+)>;\s*rel="last"')
 
 #: Check-run conclusions and commit-status states that fail a head commit.
 FAILING = frozenset(
@@ -117,6 +118,7 @@ class ConditionalReader:
         self.path = cache_dir / CACHE_FILE if cache_dir else None
         self._cache: dict[str, dict[str, Any]] = self._load()
         self.not_modified = 0  # answers GitHub did not count against the rate limit
+        self.last: str | None = None  # the rel="last" page of the latest answer
         self.counted = 0
 
     def get(self, path: str, **params: Any) -> Any:
@@ -129,27 +131,33 @@ class ConditionalReader:
         if status == 304 and cached is not None:
             self.not_modified += 1
             self._cache[url] = self._cache.pop(url)  # most recently used last
+            self.last = cached.get("last")
             return cached["data"], cached.get("next")
         self.counted += 1
         if status >= 400:
             raise PullRequestError(f"could not read {path}: GitHub answered {status}")
         data = json.loads(text) if text else None
         link = {k.lower(): v for k, v in answer_headers.items()}.get("link", "")
-        match = _NEXT.search(link)
+        match, last = _NEXT.search(link), _LAST.search(link)
         following = _relative(match.group(1)) if match else None
+        self.last = _relative(last.group(1)) if last else None
         etag = {k.lower(): v for k, v in answer_headers.items()}.get("etag")
         if etag:
             self._cache.pop(url, None)
-            self._cache[url] = {"etag": etag, "data": data, "next": following}
+            self._cache[url] = {"etag": etag, "data": data, "next": following, "last": self.last}
         return data, following
 
     def get_all(self, path: str) -> Iterator[dict[str, Any]]:
-        """Every item of a list endpoint (or of its ``key`` for wrapped lists)."""
+        """Every item of a list endpoint (or of its ``key`` for wrapped lists). Past
+        ``PAGE_LIMIT`` pages, the first page and the last ones: lists come oldest first,
+        and a flood of comments must not hide the newest."""
         url: str | None = path + "?" + urlencode({"per_page": 100})
-        for _ in range(PAGE_LIMIT):
+        for number in range(PAGE_LIMIT):
             if url is None:
                 return
             data, url = self.get(url)
+            if number == 0 and url and self.last:
+                url = _skip_to(url, self.last, PAGE_LIMIT - 1)
             items = data.get("check_runs", []) if isinstance(data, dict) else data or []
             yield from (item for item in items if isinstance(item, dict))
 
@@ -304,6 +312,23 @@ def pull_number(url: str | None) -> int | None:
     """The number of a PR from its web URL (``.../pull/12``)."""
     match = re.search(r"/pull/(\d+)(?:$|[/?#])", url or "")
     return int(match.group(1)) if match else None
+
+
+def _skip_to(following: str, last: str, pages: int) -> str:
+    """The next page to read so that the last ``pages`` pages are read: ``following`` if
+    there are no more, else the ``last`` URL with the page number ``pages - 1`` before."""
+    number = _page(last)
+    if number is None or _page(following) is None or number - pages + 1 <= (_page(following) or 0):
+        return following
+    parts = urlsplit(last)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "page"]
+    query.append(("page", str(number - pages + 1)))
+    return parts.path + "?" + urlencode(query)
+
+
+def _page(url: str) -> int | None:
+    value = dict(parse_qsl(urlsplit(url).query)).get("page", "")
+    return int(value) if value.isdigit() else None
 
 
 def _relative(url: str) -> str:

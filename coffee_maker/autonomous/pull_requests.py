@@ -161,14 +161,15 @@ class PullRequestPublisher:
 
     # -- the review loop's writes -------------------------------------------------------
     def comment(self, number: int, body: str) -> None:
-        """A comment on the PR's conversation."""
+        """A comment on the PR's conversation (no key ever goes out in one)."""
         with self.translate_errors(f"comment on pull request #{number}"):
-            self._post(f"/issues/{number}/comments", {"body": body})
+            self._post(f"/issues/{number}/comments", {"body": redact_text(body)})
 
     def reply_inline(self, number: int, comment_id: int, body: str) -> None:
         """A reply in the thread of an inline review comment."""
         with self.translate_errors(f"reply to review comment {comment_id} on #{number}"):
-            self._post(f"/pulls/{number}/comments/{comment_id}/replies", {"body": body})
+            path = f"/pulls/{number}/comments/{comment_id}/replies"
+            self._post(path, {"body": redact_text(body)})
 
     def react(self, kind: str, comment_id: int, content: str = "eyes") -> None:
         """A reaction on an issue comment (``kind="comment"``) or an inline one."""

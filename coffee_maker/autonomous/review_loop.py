@@ -31,6 +31,10 @@ from coffee_maker.logging import get_logger
 log = get_logger(__name__)
 
 WRITERS = frozenset({"admin", "write"})  # GitHub reports maintain as write
+#: Characters of remarks one follow-up takes, each counted as the prompt quotes it (at most
+#: 4,000, plus its markers): all of them fit in the prompt, so each one it records as
+#: handled (and answers as addressed) was read by the model.
+ASK_LIMIT = 16_000
 
 
 @dataclass(frozen=True)
@@ -155,16 +159,21 @@ class ReviewLoop:
         daemon = self.config.daemon
         handled = set(record["handled"]) | set(record["ignored"])
         asking: list[Remark] = []
+        strangers: list[Remark] = []
+        # A review dismissed (by a maintainer, since) no longer asks: nor do its inline comments.
+        dismissed = {r.id for r in snapshot.remarks if r.review_state == "DISMISSED"}
         for remark in snapshot.remarks:
-            if remark.key in handled or not self._asks(remark):
+            if remark.key in handled or remark.review_id in dismissed or not self._asks(remark):
                 continue
             if self.allowed(remark.author):
                 asking.append(remark)
             else:
-                self._ignore(snapshot, remark, "no write permission on the repository")
+                strangers.append(remark)
+        self._ignore(snapshot, strangers, "no write permission on the repository")
         self._note_look(snapshot, len(asking))
         if asking:
             if record["followups"] < daemon.max_followups:
+                asking = _first_to_quote(asking)  # the rest: the next follow-up's
                 keys = tuple(r.key for r in asking)
                 thread = self._thread(snapshot)
                 return FollowUp(
@@ -210,22 +219,24 @@ class ReviewLoop:
         return self.watch.permission(login) in WRITERS
 
     # -- bookkeeping -------------------------------------------------------------------------
-    def _ignore(self, snapshot: PullSnapshot, remark: Remark, why: str) -> None:
-        log.warning(
-            "ignored a remark on a pull request",
-            number=snapshot.number,
-            author=remark.author,
-            kind=remark.kind,
-            reason=why,
-        )
-        with self.state.change_pull(snapshot.number) as record:
-            record["ignored"].append(remark.key)
+    def _ignore(self, snapshot: PullSnapshot, remarks: list[Remark], why: str) -> None:
+        if not remarks:
+            return
+        for remark in remarks:
+            log.warning(
+                "ignored a remark on a pull request",
+                number=snapshot.number,
+                author=remark.author,
+                kind=remark.kind,
+                reason=why,
+            )
+        with self.state.change_pull(snapshot.number) as record:  # one write, however many
+            record["ignored"].extend(remark.key for remark in remarks)
 
     def _over_limit(
         self, snapshot: PullSnapshot, remarks: list[Remark], setting: str, limit: int
     ) -> None:
-        for remark in remarks:
-            self._ignore(snapshot, remark, f"{setting} ({limit}) reached")
+        self._ignore(snapshot, remarks, f"{setting} ({limit}) reached")
         self._say_once(
             snapshot,
             "followup-limit",
@@ -281,3 +292,15 @@ class ReviewLoop:
             counter = "ci_repairs" if work.kind == "ci" else "followups"
             record[counter] += 1
             record["last_followup"] = {"at": now_iso(), "kind": work.kind, **outcome}
+
+
+def _first_to_quote(remarks: list[Remark]) -> list[Remark]:
+    """The oldest remarks that fit in :data:`ASK_LIMIT` (always the first one)."""
+    taken: list[Remark] = []
+    size = 0
+    for remark in sorted(remarks, key=lambda r: (r.created_at, r.id)):
+        size += min(len(remark.body), 4_000) + 100
+        if taken and size > ASK_LIMIT:
+            break
+        taken.append(remark)
+    return taken

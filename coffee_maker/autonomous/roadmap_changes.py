@@ -19,6 +19,7 @@ from pathlib import Path
 from coffee_maker.ai_providers.atomic_files import locked
 from coffee_maker.autonomous import git_ops, publishing
 from coffee_maker.autonomous.planning import resolve_base_branch
+from coffee_maker.autonomous.public_text import plain
 from coffee_maker.autonomous.pull_requests import PullRequestError
 from coffee_maker.autonomous.roadmap import (
     STATUS_EMOJI,
@@ -157,6 +158,9 @@ class RoadmapChanger:
             except UnicodeDecodeError:
                 raise RoadmapError([f"{label}: not UTF-8 text"]) from None
             updated, what, tail = change(Roadmap.parse(current, label), current)
+            # The words come from an assistant: in a commit message or a PR they must not
+            # close an issue once merged (``closes #1``) nor notify anyone (``@someone``).
+            what = plain(what)
             branch = f"{daemon.branch_prefix}roadmap/{tail}"
             if git_ops.remote_has_branch(self.repo, branch, daemon.remote):
                 raise RoadmapChangeError(

@@ -83,8 +83,8 @@ def is_private(
     says, or, when the roadmap no longer has it, what its last routed attempt recorded."""
     if config.routing.privacy == "local":
         return True
-    if priority is not None:
-        return profile(priority).local_only
+    if priority is not None:  # its line, or a routing.rules entry with local_only
+        return decide(profile(priority), config).local_only
     for entry in reversed(state.record(priority_id).get("history") or []):
         routing = entry.get("routing") if isinstance(entry, dict) else None
         if isinstance(routing, dict):

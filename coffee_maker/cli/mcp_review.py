@@ -77,6 +77,10 @@ def review_diff(
         raise ToolInputError(f"provider: no provider named {name!r} (configured: {known})")
     if not config.providers[name].enabled:
         raise ToolInputError(f"provider: {name} is not enabled (providers.{name}.enabled)")
+    if not config.providers[name].local:
+        private = _private(repo, config, branch)
+        if private:
+            raise ToolInputError(f"provider: {name} is not local, and {private}")
     text = branch_diff(repo, config, branch) if branch is not None else str(diff)
     if not text.strip():
         raise ToolInputError("branch: changes nothing" if branch else "diff: empty")
@@ -110,3 +114,29 @@ def review_diff(
         "usage": {k: v for k, v in result.usage.items() if v},
         "spent_today": round(tracker.get_daily_cost(), 6),
     }
+
+
+def _private(repo: Repo, config: Any, branch: str | None) -> str | None:
+    """Why this repository's code may reach only ``local: true`` providers, if it may:
+    ``routing.privacy: local``, or a branch the daemon pushed for a private priority."""
+    from coffee_maker.autonomous.git_command import GitError
+    from coffee_maker.autonomous.planning import load_base_roadmap
+    from coffee_maker.autonomous.roadmap import PriorityLookupError, RoadmapError
+    from coffee_maker.autonomous.routing_history import is_private
+    from coffee_maker.autonomous.state import RepoState
+
+    if config.routing.privacy == "local":
+        return "routing.privacy is local for this repository"
+    if branch is None:
+        return None
+    state = RepoState.load(repo.path)
+    records = state.to_dict()["priorities"]
+    owners = [pid for pid, record in records.items() if record.get("branch") == branch.strip()]
+    for pid in owners:
+        try:
+            priority = load_base_roadmap(repo.path, config).find(pid)
+        except (GitError, RoadmapError, PriorityLookupError):  # then the state's record says
+            priority = None
+        if is_private(config, state, pid, priority):
+            return f"branch {branch.strip()} holds the work of {pid}, which is local only"
+    return None

@@ -60,6 +60,17 @@ def main() -> int:
     mode = os.environ.get("FAKE_CLAUDE_MODE", "success")
     if mode == "success":
         print(result())
+    elif mode == "orphan":
+        # A tool process left running in the background, its output sent nowhere: the
+        # CLI exits normally, and the harness must not leave that process behind.
+        devnull = subprocess.DEVNULL
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            stdin=devnull, stdout=devnull, stderr=devnull,
+        )  # fmt: skip
+        with open(os.environ["FAKE_CLAUDE_CHILD_PID"], "w", encoding="utf-8") as out:
+            out.write(str(child.pid))
+        print(result())
     elif mode == "usage_limit":
         print(
             result(

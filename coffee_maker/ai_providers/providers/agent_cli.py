@@ -156,6 +156,8 @@ def run_streaming(
     finally:
         if outcome.stopped is not None or process.poll() is None:
             kill_tree(process.pid)
+        else:  # it exited; what it left running in its session (output sent nowhere) goes too
+            kill_group(process.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=KILL_GRACE)
         reader.close()
@@ -369,6 +371,13 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in (b"Z", b"X")
+
+
+def kill_group(pid: int) -> None:
+    """Kill what is left in the process group of ``pid`` (a CLI started in a session of its
+    own, which exited): a background tool process must not keep working in the worktree."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def kill_tree(pid: int) -> None:

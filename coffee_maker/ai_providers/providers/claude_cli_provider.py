@@ -37,6 +37,7 @@ from coffee_maker.ai_providers.base import (
 )
 from coffee_maker.ai_providers.cli_errors import classify_cli_json
 from coffee_maker.ai_providers.errors import ProviderTimeoutError, UnknownProviderError
+from coffee_maker.ai_providers.providers.agent_cli import kill_group
 from coffee_maker.ai_providers.providers.claude_provider import normalise_stop_reason
 from coffee_maker.secrets import redact_text, register_secret_value, scrubbed_environ
 
@@ -184,6 +185,7 @@ class ClaudeCLIProvider(BaseAIProvider):
             ) from exc
         try:
             stdout, stderr = process.communicate(prompt, timeout=timeout)
+            kill_group(process.pid)  # a background process it left behind goes too
         except subprocess.TimeoutExpired:
             _kill_group(process)
             raise ProviderTimeoutError(
