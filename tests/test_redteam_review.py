@@ -174,7 +174,8 @@ def test_remarks_past_what_the_prompt_can_quote_wait_for_the_next_follow_up(
     ]  # fmt: skip
     loop = ReviewLoop(AppConfig(), tmp_path, state, publisher=lambda: None)  # type: ignore[arg-type,return-value]
     loop.allowed = lambda login: True  # type: ignore[method-assign]
-    loop._asks = lambda remark: True  # type: ignore[method-assign]
+    loop._asks = lambda remark, own: True  # type: ignore[method-assign]
+    loop.own = lambda snap: set()  # type: ignore[method-assign]
     loop._thread = lambda snap: snap.remarks  # type: ignore[method-assign]
 
     work = loop._work_for(state.pulls()["7"], snapshot(*remarks))

@@ -394,3 +394,21 @@ def test_a_running_daemon_follows_up_on_its_own_within_the_poll_interval(setup: 
     head = git(project.origin, "rev-parse", SUBTRACT_BRANCH)
     assert git(project.origin, "rev-parse", f"{head}~1") == first_head, err
     assert project.state()["pulls"]["1"]["followups"] == 1
+
+
+def test_with_a_token_that_may_not_read_user_its_own_remarks_are_still_its_own(
+    setup: Setup,
+) -> None:
+    """A GitHub App's installation token gets 403 on GET /user: the PR's author (the
+    daemon opened it) stands for the token, so its own replies never make work."""
+    project, model, github = setup.project, setup.model, setup.github
+    opened_pr(setup)
+    github.fail_next(403, method="GET", path="/user", times=100)
+    github.add_issue_comment(GITHUB_REPO, 1, MAINTAINER, "@coffee-maker explain the order")
+    model.script(docstring_fix())
+    assert "pushed follow-up" in project.run("--once").stdout
+    # Its own reply says "coffee-maker ..." and its inline replies are review comments:
+    github.add_review_comment(GITHUB_REPO, 1, github.login, "calc.py", 7, "@coffee-maker me")
+    calls_before = len(model.model_calls)
+    assert project.run("--once").stdout.startswith("nothing to do")
+    assert len(model.model_calls) == calls_before

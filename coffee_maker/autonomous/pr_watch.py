@@ -78,6 +78,7 @@ class PullSnapshot:
     head_sha: str
     base_branch: str
     merge_commit_sha: str | None = None
+    author: str = ""  # who opened it: the daemon's own account, since it opened it
     remarks: tuple[Remark, ...] = ()
     checks: tuple[Check, ...] = ()
 
@@ -203,6 +204,7 @@ class PullWatch:
             head_sha=str(head.get("sha") or ""),
             base_branch=str(base.get("ref") or ""),
             merge_commit_sha=pull.get("merge_commit_sha") if state == "merged" else None,
+            author=_login(pull),
         )
         if state != "open":
             return snapshot
@@ -218,10 +220,16 @@ class PullWatch:
         return PullSnapshot(**{**snapshot.__dict__, "remarks": remarks, "checks": checks})
 
     def login(self) -> str:
-        """The token's own account: its comments are the daemon's, never work."""
+        """The token's own account: its comments are the daemon's, never work. ``""``
+        when GitHub will not say (a GitHub App's installation token may not read
+        ``/user``): the PR's author, who is the daemon, stands for it then."""
         if self._login is None:
-            user, _ = self.reader.get("/user")
-            self._login = str((user or {}).get("login") or "")
+            try:
+                user, _ = self.reader.get("/user")
+            except PullRequestError as exc:
+                log.info("GitHub did not say who the token is", error=str(exc))
+                user = None
+            self._login = str((user or {}).get("login") or "") if isinstance(user, dict) else ""
         return self._login
 
     def permission(self, login: str) -> str:

@@ -162,8 +162,11 @@ class ReviewLoop:
         strangers: list[Remark] = []
         # A review dismissed (by a maintainer, since) no longer asks: nor do its inline comments.
         dismissed = {r.id for r in snapshot.remarks if r.review_state == "DISMISSED"}
+        own = self.own(snapshot)
         for remark in snapshot.remarks:
-            if remark.key in handled or remark.review_id in dismissed or not self._asks(remark):
+            if remark.key in handled or remark.review_id in dismissed:
+                continue
+            if not self._asks(remark, own):
                 continue
             if self.allowed(remark.author):
                 asking.append(remark)
@@ -195,16 +198,21 @@ class ReviewLoop:
         )
         return None
 
+    def own(self, snapshot: PullSnapshot) -> set[str]:
+        """The daemon's own accounts on this PR: the token's, and the PR's author (the
+        daemon opened it), which is all there is when GitHub will not say who the token is."""
+        return {name for name in (self.watch.login(), snapshot.author) if name}
+
     def _thread(self, snapshot: PullSnapshot) -> tuple[Remark, ...]:
-        own = self.watch.login()
+        own = self.own(snapshot)
         return tuple(
-            r for r in snapshot.remarks if r.author and (r.author == own or self.allowed(r.author))
+            r for r in snapshot.remarks if r.author and (r.author in own or self.allowed(r.author))
         )
 
-    def _asks(self, remark: Remark) -> bool:
+    def _asks(self, remark: Remark, own: set[str]) -> bool:
         """A review asking for changes, an inline comment, or a mention of the trigger;
-        the token's own remarks never."""
-        if not remark.author or remark.author == self.watch.login():
+        the daemon's own remarks never."""
+        if not remark.author or remark.author in own:
             return False
         if remark.kind == "review" and remark.review_state == "CHANGES_REQUESTED":
             return True
