@@ -1,0 +1,155 @@
+"""The fleet's activity: one iteration of the daemon for one priority, on this host.
+
+The step is :class:`~coffee_maker.autonomous.iteration.Iteration` with ``--priority`` and
+``--once``, in this worker's clone of the repository, under the repository's lock (so a
+single-machine daemon on the same clone and this worker never work at once). It
+heartbeats from a thread every third of the heartbeat timeout, and with each step the
+iteration reports: a worker that dies stops heartbeating, and Temporal gives the step to
+another worker, where the iteration continues from what was pushed (it fetches the
+branch and publishes it; the PR publisher finds the PR the branch already has).
+
+The error taxonomy, as Temporal sees it: a :class:`~coffee_maker.errors.UserError`
+(config, preflight, auth, an unknown priority) is a non-retryable ``UserError``; no
+provider available or the budget spent is retried after the provider's reset; a stop
+(the worker shutting down) is retried at once elsewhere; a run that failed is a result,
+and the workflow fails it without a retry (the state recorded the attempt).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from coffee_maker.ai_providers.cost_tracker import CostTracker
+from coffee_maker.autonomous.iteration import Iteration
+from coffee_maker.autonomous.repo_lock import RepoLock
+from coffee_maker.autonomous.run_endings import Ending, IterationResult, RunOptions
+from coffee_maker.autonomous.state import RepoState
+from coffee_maker.config import AppConfig
+from coffee_maker.errors import UserError
+from coffee_maker.fleet.temporal import RUN_STEP
+from coffee_maker.fleet.workflows import NON_RETRYABLE, Job, StepResult
+from coffee_maker.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Served:
+    """One repository this worker serves: its id, this host's clone, the clone's config."""
+
+    repository: str
+    path: Path
+    config: AppConfig
+
+
+class Heartbeat:
+    """Heartbeats from a thread while the step runs; notices a cancel or a shutdown."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.detail = "starting"
+        self.stopping = threading.Event()
+        self._done = threading.Event()
+        context = contextvars.copy_context()  # the activity's context, for the thread
+        self._thread = threading.Thread(target=context.run, args=(self._beat,), daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            activity.heartbeat(self.detail)
+            if activity.is_cancelled() or activity.is_worker_shutdown():
+                self.stopping.set()
+            if self._done.wait(self.interval):
+                return
+
+    def step(self, text: str) -> None:
+        self.detail = text
+        log.info(text)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+
+class Steps:
+    """The activities a worker runs, for the repositories it serves."""
+
+    def __init__(self, served: list[Served], concurrency: int) -> None:
+        self.served = {s.repository: s for s in served}
+        self.slots = threading.BoundedSemaphore(concurrency)
+
+    @activity.defn(name=RUN_STEP)
+    def run_priority(self, job: Job) -> StepResult:
+        served = self.served.get(job.repository)
+        if served is None:  # the queue is per repository: a worker never polls another's
+            raise ApplicationError(f"this worker serves no clone of {job.repository}")
+        with Heartbeat(max(0.5, job.heartbeat_timeout / 3)) as beat:
+            while not self.slots.acquire(timeout=beat.interval):
+                beat.step(f"{job.priority}: waiting for a free slot on this worker")
+            try:
+                return self._run(served, job, beat)
+            finally:
+                self.slots.release()
+
+    def _run(self, served: Served, job: Job, beat: Heartbeat) -> StepResult:
+        attempt = activity.info().attempt
+        beat.step(f"{job.repository} {job.priority}: attempt {attempt} on {socket.gethostname()}")
+        options = RunOptions(repo=served.path, priority=job.priority, once=True)
+        iteration = Iteration(
+            served.config,
+            options,
+            tracker=CostTracker(served.config.cost_controls),
+            on_step=beat.step,
+            should_stop=beat.stopping.is_set,
+        )
+        provider: list[str] = []
+
+        def on_step(text: str) -> None:
+            beat.step(text)
+            current = iteration.state.current() or {}
+            if current.get("provider"):
+                provider[:] = [str(current["provider"])]
+
+        iteration.on_step = on_step
+        try:
+            with RepoLock(served.path):
+                iteration.preflight()
+                result = iteration.run()
+        except UserError as exc:
+            raise ApplicationError(exc.one_line(), type=NON_RETRYABLE, non_retryable=True) from None
+        return self._judge(served, job, result, provider[0] if provider else None)
+
+    def _judge(
+        self, served: Served, job: Job, result: IterationResult, provider: str | None
+    ) -> StepResult:
+        if result.ending is Ending.INTERRUPTED:
+            raise ApplicationError(result.message, type="Interrupted")  # another worker retries
+        if result.ending is Ending.UNAVAILABLE:
+            delay = None
+            if result.next_retry_at is not None:
+                delay = max(timedelta(seconds=1), result.next_retry_at - datetime.now(UTC))
+            raise ApplicationError(result.message, type="Unavailable", next_retry_delay=delay)
+        record = RepoState.load(served.path).record(result.priority or job.priority)
+        last = (record.get("history") or [{}])[-1]
+        return StepResult(
+            ending=result.ending.value,
+            message=result.message,
+            priority=result.priority,
+            branch=result.branch,
+            pr_url=result.pr_url or record.get("pr_url"),
+            provider=provider,
+            cost=float(last.get("cost") or 0.0),
+            verdict=last.get("verdict") or record.get("verdict"),
+            host=socket.gethostname(),
+        )
