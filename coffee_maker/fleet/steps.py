@@ -117,7 +117,7 @@ class Steps:
 
         def on_step(text: str) -> None:
             beat.step(text)
-            current = iteration.state.current() or {}
+            current = iteration.state.current or {}
             if current.get("provider"):
                 provider[:] = [str(current["provider"])]
 
@@ -152,4 +152,6 @@ class Steps:
             cost=float(last.get("cost") or 0.0),
             verdict=last.get("verdict") or record.get("verdict"),
             host=socket.gethostname(),
+            clone=str(served.path),
+            attempt=activity.info().attempt,
         )

@@ -49,6 +49,8 @@ class StepResult:
     cost: float = 0.0
     verdict: str | None = None
     host: str | None = None
+    clone: str | None = None  # the worker's clone the step ended in
+    attempt: int = 1  # of the step (a retry after a dead worker is the 2nd)
 
 
 @workflow.defn(name="CoffeeMakerPriority")

