@@ -13,6 +13,7 @@ import asyncio
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,3 +278,70 @@ def fake_saw(fake: FakeOpenAI, name: str) -> bool:
 def ledger(home: Path) -> list[dict[str, Any]]:
     path = home / "ledger.jsonl"
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_config_error_fails_once_clearly(tmp_path: Path, monkeypatch, server) -> None:
+    """A token variable that is not set: preflight fails, the step is not retried, the
+    workflow fails with the one line the command line would print, no model is called."""
+    isolate_git(tmp_path, monkeypatch)
+    repo = "octo/gamma"
+    project = make_project(tmp_path / "gamma", dirty=False)
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as fake,
+        FakeGitHub(repos=(repo,), token=GITHUB_TOKEN, git_remotes={repo: str(project.origin)}),
+    ):
+        own = clone_config(fake.url, "http://127.0.0.1:9", repo, token_env="NO_SUCH_TOKEN")
+        config = worker_config(
+            tmp_path / "worker.yaml", server, [project.checkout], queue="config-test", **own
+        )
+        worker = start_worker(config, tmp_path / "home", tmp_path / "worker.log")
+        try:
+            done = code_developer(
+                "submit", "--repo", str(project.checkout), "--config", str(config),
+                "--priority", "1", home=tmp_path / "home",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert "PRIORITY 1: started" in done.stdout
+            wid = f"coffee-maker/{repo}/PRIORITY-1"
+            ended = results(server, [wid])[wid]
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        assert fake.model_calls == []
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+
+    assert isinstance(ended, WorkflowFailureError), ended
+    activity_error = ended.cause
+    assert isinstance(activity_error, ActivityError)
+    assert activity_error.retry_state is RetryState.NON_RETRYABLE_FAILURE
+    cause = activity_error.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "UserError"
+    assert "NO_SUCH_TOKEN" in cause.message and "\n" not in cause.message
+    log = (tmp_path / "worker.log").read_text()
+    assert log.count("attempt 1 on") == 1 and "attempt 2 on" not in log
+    shown = code_developer(
+        "status", "--fleet", "--json", "--config", str(config), home=tmp_path / "home"
+    )
+    runs = [r for r in json.loads(shown.stdout) if r["repository"] == repo]
+    assert [(r["status"], r["verdict"]) for r in runs] == [("failed", "config error")]
+
+
+def test_without_temporalio_the_worker_says_what_to_install(monkeypatch, capsys) -> None:
+    from coffee_maker.cli.code_developer import main
+
+    monkeypatch.setitem(sys.modules, "temporalio", None)  # import temporalio fails
+    assert main(["worker", "--temporal"]) == 2
+    err = capsys.readouterr().err
+    assert err == 'code-developer: the fleet needs temporalio: pip install "coffee-maker[fleet]"\n'
+
+
+def test_submit_without_an_orchestrator_section_is_one_line(tmp_path: Path, capsys) -> None:
+    from coffee_maker.cli.code_developer import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(clone_config("http://127.0.0.1:9", "http://x", "o/n")))
+    git(tmp_path, "init", "-q", "repo")
+    code = main(["submit", "--repo", str(tmp_path / "repo"), "--config", str(config)])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("code-developer: orchestrator: not configured;")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -40,8 +39,10 @@ class FleetUnavailableError(UserError):
 
 def require() -> None:
     """Raise :class:`FleetUnavailableError` (one line) when temporalio is missing."""
-    if importlib.util.find_spec("temporalio") is None:
-        raise FleetUnavailableError(INSTALL_HINT)
+    try:
+        import temporalio  # noqa: F401
+    except ImportError:
+        raise FleetUnavailableError(INSTALL_HINT) from None
 
 
 def settings_of(config: AppConfig):  # -> OrchestratorSettings
