@@ -1,4 +1,4 @@
-"""Imports point down only: cli -> fleet -> autonomous -> agent -> ai_providers (docs/ARCHITECTURE.md).
+"""Imports point down only: cli -> fleet -> autonomous -> agent -> ai_providers.
 
 Read from the source with ``ast``, so an import inside a function counts as much as one
 at the top: a lower layer must never learn who calls it.
