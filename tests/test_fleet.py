@@ -97,7 +97,7 @@ def clone_config(model_url: str, github_url: str, repo: str, **github: str) -> d
         },
         "fallback": {"retry_attempts": 1, "retry_delay": 0.0},
         "agent": {"max_repairs": 0},
-        "daemon": {"test_command": TEST_COMMAND},
+        "daemon": {"test_command": TEST_COMMAND, "review_poll_interval": 1},
         "github": {"repo": repo, "api_url": github_url, "token_env": "GITHUB_TOKEN", **github},
     }
 
@@ -226,6 +226,11 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
             )  # fmt: skip
             workers[victim - 1].send_signal(signal.SIGKILL)
             workers[victim - 1].wait()
+            # The workflows follow their PRs until they end: merge them all.
+            wait_for(lambda: len(github.pulls) >= 5, 90, "five pull requests")
+            time.sleep(1)  # a duplicate PR, were there one, would show by now
+            for pull in list(github.pulls):
+                github.merge(pull.repo, pull.number)
             ids = [f"coffee-maker/{repo}/PRIORITY-{i}" for repo, ns in REPOS.items()
                    for i in range(1, len(ns) + 1)]  # fmt: skip
             ended = results(server, ids)
@@ -238,6 +243,7 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
         for wid in ids:
             assert not isinstance(ended[wid], Exception), f"{wid}: {ended[wid]!r}\n{logs[-4000:]}"
             assert ended[wid]["ending"] == "pr_opened", ended[wid]
+            assert ended[wid]["pull_state"] == "merged", ended[wid]
         # Every priority ended exactly once, with one PR; the killed step started twice.
         heads = sorted((p.repo, p.head) for p in github.pulls)
         assert len(heads) == 5 and len(set(heads)) == 5, heads

@@ -65,6 +65,7 @@ async def submit(config: AppConfig, repo: Path, ref: str | None) -> list[Submitt
     repository = repo_id(config, repo)
     client = await connect(settings)
     done: list[Submitted] = []
+    poll = config.daemon.review_poll_interval if settings.follow_reviews else 0.0
     for priority in chosen:
         job = Job(
             repository=repository,
@@ -73,6 +74,7 @@ async def submit(config: AppConfig, repo: Path, ref: str | None) -> list[Submitt
             heartbeat_timeout=settings.heartbeat_timeout,
             step_timeout=settings.step_timeout,
             max_attempts=settings.max_step_attempts,
+            review_poll_interval=poll,
         )
         wid = workflow_id(repository, priority.id)
         attributes = TypedSearchAttributes(

@@ -27,5 +27,8 @@ class OrchestratorSettings(BaseModel):
     heartbeat_timeout: float = Field(30.0, gt=0)
     #: The longest one step (a whole iteration for one priority) may take, in seconds.
     step_timeout: float = Field(4 * 3600.0, gt=0)
+    #: After the PR is opened, the workflow follows its review (daemon.review_poll_interval)
+    #: until it is merged or closed; false: the workflow ends with the PR.
+    follow_reviews: bool = True
     #: Attempts of a step that failed for a reason worth retrying (a dead worker, a crash).
     max_step_attempts: int = Field(5, ge=1)

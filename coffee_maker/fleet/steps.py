@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,8 +35,8 @@ from coffee_maker.autonomous.run_endings import Ending, IterationResult, RunOpti
 from coffee_maker.autonomous.state import RepoState
 from coffee_maker.config import AppConfig
 from coffee_maker.errors import UserError
-from coffee_maker.fleet.temporal import RUN_STEP
-from coffee_maker.fleet.workflows import NON_RETRYABLE, Job, StepResult
+from coffee_maker.fleet.temporal import REVIEW_STEP, RUN_STEP
+from coffee_maker.fleet.workflows import NON_RETRYABLE, Job, ReviewJob, ReviewResult, StepResult
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)
@@ -102,6 +103,59 @@ class Steps:
             finally:
                 self.slots.release()
 
+    @activity.defn(name=REVIEW_STEP)
+    def review_pull(self, review: ReviewJob) -> ReviewResult:
+        job = review.job
+        served = self.served.get(job.repository)
+        if served is None:
+            raise ApplicationError(f"this worker serves no clone of {job.repository}")
+        with Heartbeat(max(0.5, job.heartbeat_timeout / 3)) as beat:
+            while not self.slots.acquire(timeout=beat.interval):
+                beat.step(f"{job.priority}: waiting for a free slot on this worker")
+            try:
+                with RepoLock(served.path):
+                    return self._review(served, review, beat)
+            except UserError as exc:
+                message = exc.one_line()
+                raise ApplicationError(message, type=NON_RETRYABLE, non_retryable=True) from None
+            finally:
+                self.slots.release()
+
+    def _review(self, served: Served, review: ReviewJob, beat: Heartbeat) -> ReviewResult:
+        """One look at the PR, and at most one follow-up or its ending recorded."""
+        from coffee_maker.autonomous.planning import resolve_base_branch
+        from coffee_maker.autonomous.pr_watch import pull_number
+        from coffee_maker.autonomous.review_step import take_review_work
+
+        number = pull_number(review.pr_url)
+        if number is None:
+            message = f"not a pull request URL: {review.pr_url}"
+            raise ApplicationError(message, type=NON_RETRYABLE, non_retryable=True)
+        options = RunOptions(repo=served.path, once=True)
+        iteration = Iteration(
+            served.config,
+            options,
+            tracker=CostTracker(served.config.cost_controls),
+            on_step=beat.step,
+            should_stop=beat.stopping.is_set,
+        )
+        state = iteration.state
+        base = resolve_base_branch(served.config, served.path)
+        state.track_pull(number, review.job.priority, review.branch, base, review.pr_url)
+        if review.pull:  # what the looks on other hosts did
+            with state.change_pull(number) as record:
+                merge_pull_record(record, review.pull)
+        result = take_review_work(iteration, only=number)
+        if result is not None and result.ending is Ending.INTERRUPTED:
+            raise ApplicationError(result.message, type="Interrupted")
+        record = RepoState.load(served.path).pulls()[str(number)]
+        return ReviewResult(
+            ended=record["state"] != "open",
+            ending=result.ending.value if result else None,
+            message=result.message if result else "nothing to do",
+            pull=record,
+        )
+
     def _run(self, served: Served, job: Job, beat: Heartbeat) -> StepResult:
         attempt = activity.info().attempt
         beat.step(f"{job.repository} {job.priority}: attempt {attempt} on {socket.gethostname()}")
@@ -155,3 +209,18 @@ class Steps:
             clone=str(served.path),
             attempt=activity.info().attempt,
         )
+
+
+def merge_pull_record(record: dict[str, Any], carried: dict[str, Any]) -> None:
+    """Fold the record another host left into this clone's: remarks handled or ignored
+    there are not work here, counts never go down, an ended PR stays ended."""
+    for key in ("handled", "ignored", "notes"):
+        mine = list(record.get(key) or [])
+        record[key] = mine + [k for k in carried.get(key) or [] if k not in mine]
+    for key in ("followups", "ci_repairs"):
+        record[key] = max(int(record.get(key) or 0), int(carried.get(key) or 0))
+    for key in ("last_followup", "review_state", "ci_state", "checked_at", "finished"):
+        if record.get(key) is None and carried.get(key) is not None:
+            record[key] = carried[key]
+    if carried.get("state") in ("merged", "closed"):
+        record["state"] = carried["state"]

@@ -21,6 +21,7 @@ from coffee_maker.errors import UserError
 INSTALL_HINT = 'the fleet needs temporalio: pip install "coffee-maker[fleet]"'
 WORKFLOW = "CoffeeMakerPriority"
 RUN_STEP = "coffee_maker.run_priority"
+REVIEW_STEP = "coffee_maker.review_pull"
 
 #: The search attributes a namespace needs (name, Temporal type), registered once per
 #: namespace (``temporal operator search-attribute create``; docs/FLEET.md).

@@ -73,7 +73,7 @@ async def serve(settings: OrchestratorSettings, served: list[Served], task_queue
             Worker(
                 client,
                 task_queue=queue,
-                activities=[steps.run_priority],
+                activities=[steps.run_priority, steps.review_pull],
                 activity_executor=executor,
                 max_concurrent_activities=1,
                 graceful_shutdown_timeout=STOP_GRACE,
