@@ -351,3 +351,78 @@ def test_submit_without_an_orchestrator_section_is_one_line(tmp_path: Path, caps
     code = main(["submit", "--repo", str(tmp_path / "repo"), "--config", str(config)])
     assert code == 2
     assert capsys.readouterr().err.startswith("code-developer: orchestrator: not configured;")
+
+
+class FollowUpModel(Model):
+    """Writes the note; asked on the PR for more, adds a line, once."""
+
+    followup_calls = 0
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        body = request.body.decode(errors="replace")
+        if "please-more" not in body:
+            return super().answer(request)
+        self.followup_calls += 1
+        if "more-D1" in body:
+            return self.fake.render_turn(turn(("finish", {"summary": "Added more."})), request)
+        write = ("write_file", {"path": "D1.md", "content": "content-D1\nmore-D1\n"})
+        return self.fake.render_turn(turn(write), request)
+
+
+def test_the_workflow_follows_its_pr_across_workers(tmp_path: Path, monkeypatch, server) -> None:
+    """A maintainer's comment on the PR: one follow-up, on whichever worker looks, never
+    twice (the PR's record travels in the workflow); the workflow ends when it is merged."""
+    isolate_git(tmp_path, monkeypatch)
+    repo = "octo/delta"
+    monkeypatch.setitem(REPOS, repo, ["D1"])
+    project = make_project(tmp_path / "delta", dirty=False)
+    (project.checkout / "ROADMAP.md").write_text(roadmap(["D1"]))
+    git(project.checkout, "commit", "-qam", "the roadmap")
+    git(project.checkout, "push", "-q", "origin", "main")
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as fake,
+        FakeGitHub(
+            repos=(repo,), token=GITHUB_TOKEN, git_remotes={repo: str(project.origin)}
+        ) as github,
+    ):
+        model = FollowUpModel(fake)
+        own = clone_config(fake.url, github.url, repo)
+        workers = []
+        for n in (1, 2):
+            clone = tmp_path / f"host{n}" / "delta"
+            git(tmp_path, "clone", "-q", str(project.origin), str(clone))
+            (clone / "config").mkdir()
+            (clone / "config" / "ai_providers.yaml").write_text(yaml.safe_dump(own))
+            config = worker_config(
+                tmp_path / f"host{n}" / "worker.yaml", server, [clone], queue="review-test", **own
+            )
+            workers.append(
+                start_worker(config, tmp_path / f"host{n}" / "home", clone.parent / "log")
+            )
+        try:
+            done = code_developer(
+                "submit", "--repo", str(project.checkout), "--config", str(config),
+                home=tmp_path / "submitter",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            wait_for(lambda: github.pulls, 60, "the pull request")
+            github.set_permission(repo, "maintainer", "write")
+            github.add_issue_comment(repo, 1, "maintainer", "@coffee-maker please-more")
+            branch = github.pulls[0].head
+            wait_for(
+                lambda: "more-D1" in git(project.origin, "show", f"{branch}:D1.md", check=False),
+                60, "the follow-up's push",
+            )  # fmt: skip
+            calls = model.followup_calls
+            time.sleep(4)  # several more looks, on either worker: no second follow-up
+            assert model.followup_calls == calls
+            github.merge(repo, 1)
+            wid = f"coffee-maker/{repo}/PRIORITY-1"
+            ended = results(server, [wid])[wid]
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(timeout=30)
+    assert not isinstance(ended, Exception), ended
+    assert (ended["pull_state"], ended["followups"]) == ("merged", 1)
+    assert len(github.pulls) == 1
