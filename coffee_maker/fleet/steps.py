@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,8 @@ from coffee_maker.fleet.workflows import NON_RETRYABLE, Job, ReviewJob, ReviewRe
 from coffee_maker.logging import get_logger
 
 log = get_logger(__name__)
+
+PREFLIGHT_VALID = 300.0  # seconds a passed preflight holds for the next steps of a clone
 
 
 @dataclass
@@ -89,6 +92,18 @@ class Steps:
     def __init__(self, served: list[Served], concurrency: int) -> None:
         self.served = {s.repository: s for s in served}
         self.slots = threading.BoundedSemaphore(concurrency)
+        #: When each clone last passed its preflight checks (time.monotonic()).
+        self._passed: dict[str, float] = {}
+
+    def preflight(self, served: Served, iteration: Iteration) -> None:
+        """The daemon's preflight (config, keys, token, repository), as the daemon does it
+        once at its start: a pass holds for PREFLIGHT_VALID seconds; a failure is raised
+        every time, so a config error fails each step that meets it, at once."""
+        passed = self._passed.get(served.repository)
+        if passed is not None and time.monotonic() - passed < PREFLIGHT_VALID:
+            return
+        iteration.preflight()
+        self._passed[served.repository] = time.monotonic()
 
     @activity.defn(name=RUN_STEP)
     def run_priority(self, job: Job) -> StepResult:
@@ -178,7 +193,7 @@ class Steps:
         iteration.on_step = on_step
         try:
             with RepoLock(served.path):
-                iteration.preflight()
+                self.preflight(served, iteration)
                 result = iteration.run()
         except UserError as exc:
             raise ApplicationError(exc.one_line(), type=NON_RETRYABLE, non_retryable=True) from None
