@@ -354,14 +354,22 @@ def test_submit_without_an_orchestrator_section_is_one_line(tmp_path: Path, caps
 
 
 class FollowUpModel(Model):
-    """Writes the note; asked on the PR for more, adds a line, once."""
+    """Writes the note (its first answer 5 s late: longer than the heartbeat timeout);
+    asked on the PR for more, adds a line, once."""
 
     followup_calls = 0
+    late = False
+
+    def first_late(self, request: RecordedRequest, reply: Reply) -> Reply:
+        if not self.late:
+            self.late = True
+            reply.delay = 5.0
+        return reply
 
     def answer(self, request: RecordedRequest) -> Reply:
         body = request.body.decode(errors="replace")
         if "please-more" not in body:
-            return super().answer(request)
+            return self.first_late(request, super().answer(request))
         self.followup_calls += 1
         if "more-D1" in body:
             return self.fake.render_turn(turn(("finish", {"summary": "Added more."})), request)
@@ -425,4 +433,20 @@ def test_the_workflow_follows_its_pr_across_workers(tmp_path: Path, monkeypatch,
                 worker.wait(timeout=30)
     assert not isinstance(ended, Exception), ended
     assert (ended["pull_state"], ended["followups"]) == ("merged", 1)
+    # The step outlived the heartbeat timeout (3 s) while its worker lived: not retried.
+    assert model.late and ended["attempt"] == 1
     assert len(github.pulls) == 1
+
+
+def test_a_namespace_without_the_search_attributes_is_one_line(tmp_path: Path, monkeypatch):
+    isolate_git(tmp_path, monkeypatch)
+    project = make_project(tmp_path / "p", dirty=False)
+    with DevServer(attributes=False) as bare:
+        own = clone_config("http://127.0.0.1:9", "http://127.0.0.1:9", "octo/calc")
+        config = worker_config(tmp_path / "c.yaml", bare, [], **own)
+        done = code_developer(
+            "submit", "--repo", str(project.checkout), "--config", str(config), home=tmp_path
+        )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"code-developer: orchestrator ({bare.address}): ")
+    assert "CoffeeMaker" in done.stderr and done.stderr.count("\n") == 1, done.stderr

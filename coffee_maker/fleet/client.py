@@ -21,15 +21,22 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from coffee_maker.autonomous.planning import load_base_roadmap
 from coffee_maker.autonomous.roadmap import Priority, PriorityLookupError, Roadmap
 from coffee_maker.autonomous.run_endings import UnknownPriorityError
 from coffee_maker.autonomous.state import RepoState
 from coffee_maker.config import AppConfig
+from coffee_maker.errors import UserError
 from coffee_maker.fleet.temporal import WORKFLOW, activity_queue, repo_id, settings_of, workflow_id
 from coffee_maker.fleet.worker import connect
 from coffee_maker.fleet.workflows import COST, PRIORITY, PROVIDER, REPOSITORY, VERDICT, Job
+
+
+class FleetServerError(UserError):
+    """The Temporal server refused: most often, search attributes not registered in the
+    namespace (docs/FLEET.md, "Seeing it")."""
 
 
 @dataclass
@@ -96,6 +103,8 @@ async def submit(config: AppConfig, repo: Path, ref: str | None) -> list[Submitt
             )
         except WorkflowAlreadyStartedError:
             done.append(Submitted(priority.id, wid, False, "already running or done"))
+        except RPCError as exc:
+            raise FleetServerError(f"orchestrator ({settings.address}): {exc.message}") from None
         else:
             done.append(Submitted(priority.id, wid, True, "started"))
     return done
@@ -107,7 +116,11 @@ async def fleet_runs(config: AppConfig, query: str | None = None) -> list[dict[s
     client = await connect(settings)
     wanted = f'WorkflowType="{WORKFLOW}"' + (f" AND ({query})" if query else "")
     runs: list[dict[str, Any]] = []
-    async for execution in client.list_workflows(wanted):
+    try:
+        executions = [e async for e in client.list_workflows(wanted)]
+    except RPCError as exc:
+        raise FleetServerError(f"orchestrator ({settings.address}): {exc.message}") from None
+    for execution in executions:
         found = execution.typed_search_attributes
         cost = found.get(COST)
         runs.append(

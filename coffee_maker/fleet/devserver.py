@@ -23,7 +23,10 @@ def free_port() -> int:
 
 
 class DevServer:
-    def __init__(self, log: Path | None = None, namespace: str = "default") -> None:
+    def __init__(
+        self, log: Path | None = None, namespace: str = "default", *, attributes: bool = True
+    ) -> None:
+        self.attributes = attributes  # False: a namespace as it comes, none registered
         self.port = free_port()
         self.ui_port = free_port()
         self.namespace = namespace
@@ -40,7 +43,7 @@ class DevServer:
             "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(self.ui_port),
             "--namespace", self.namespace, "--log-level", "error",
         ]  # fmt: skip
-        for name, kind in SEARCH_ATTRIBUTES.items():
+        for name, kind in SEARCH_ATTRIBUTES.items() if self.attributes else ():
             command += ["--search-attribute", f"{name}={kind}"]
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
