@@ -275,6 +275,13 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
                     "completed", "passed", "openai",
                 )  # fmt: skip
                 assert run["cost"] > 0
+        table = code_developer(
+            "status", "--fleet", "--config", str(tmp_path / "host1" / "worker.yaml"),
+            home=tmp_path / "submitter",
+        )  # fmt: skip
+        assert "completed   octo/beta  PRIORITY 1  provider openai  cost $0.0" in table.stdout
+        ours = [x for x in table.stdout.splitlines() if " octo/alpha " in x or " octo/beta " in x]
+        assert len(ours) == 5, table.stdout
 
 
 def fake_saw(fake: FakeOpenAI, name: str) -> bool:
