@@ -17,10 +17,12 @@ and the workflow fails it without a retry (the state recorded the attempt).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,8 +107,9 @@ class Steps:
         iteration.preflight()
         self._passed[served.repository] = time.monotonic()
 
-    @activity.defn(name=RUN_STEP)
-    def run_priority(self, job: Job) -> StepResult:
+    @contextlib.contextmanager
+    def _working(self, job: Job) -> Iterator[tuple[Served, Heartbeat]]:
+        """Heartbeating: a slot of this worker, the clone's lock, a UserError not retried."""
         served = self.served.get(job.repository)
         if served is None:  # the queue is per repository: a worker never polls another's
             raise ApplicationError(f"this worker serves no clone of {job.repository}")
@@ -114,27 +117,23 @@ class Steps:
             while not self.slots.acquire(timeout=beat.interval):
                 beat.step(f"{job.priority}: waiting for a free slot on this worker")
             try:
-                return self._run(served, job, beat)
-            finally:
-                self.slots.release()
-
-    @activity.defn(name=REVIEW_STEP)
-    def review_pull(self, review: ReviewJob) -> ReviewResult:
-        job = review.job
-        served = self.served.get(job.repository)
-        if served is None:
-            raise ApplicationError(f"this worker serves no clone of {job.repository}")
-        with Heartbeat(max(0.5, job.heartbeat_timeout / 3)) as beat:
-            while not self.slots.acquire(timeout=beat.interval):
-                beat.step(f"{job.priority}: waiting for a free slot on this worker")
-            try:
                 with RepoLock(served.path):
-                    return self._review(served, review, beat)
+                    yield served, beat
             except UserError as exc:
                 message = exc.one_line()
                 raise ApplicationError(message, type=NON_RETRYABLE, non_retryable=True) from None
             finally:
                 self.slots.release()
+
+    @activity.defn(name=RUN_STEP)
+    def run_priority(self, job: Job) -> StepResult:
+        with self._working(job) as (served, beat):
+            return self._run(served, job, beat)
+
+    @activity.defn(name=REVIEW_STEP)
+    def review_pull(self, review: ReviewJob) -> ReviewResult:
+        with self._working(review.job) as (served, beat):
+            return self._review(served, review, beat)
 
     def _review(self, served: Served, review: ReviewJob, beat: Heartbeat) -> ReviewResult:
         """One look at the PR, and at most one follow-up or its ending recorded."""
@@ -191,12 +190,8 @@ class Steps:
                 provider[:] = [str(current["provider"])]
 
         iteration.on_step = on_step
-        try:
-            with RepoLock(served.path):
-                self.preflight(served, iteration)
-                result = iteration.run()
-        except UserError as exc:
-            raise ApplicationError(exc.one_line(), type=NON_RETRYABLE, non_retryable=True) from None
+        self.preflight(served, iteration)
+        result = iteration.run()
         return self._judge(served, job, result, provider[0] if provider else None)
 
     def _judge(
