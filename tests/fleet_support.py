@@ -38,8 +38,9 @@ def roadmap(names: list[str]) -> str:
 class Model:
     """Answers by the priority in the request: write its note, then finish."""
 
-    def __init__(self, fake: FakeOpenAI) -> None:
+    def __init__(self, fake: FakeOpenAI, slow: str = SLOW) -> None:
         self.fake = fake
+        self.slow = slow  # this priority's first model call hangs (40 s)
         self.slowed = False
         fake.enqueue(*[self.answer] * 500)
 
@@ -53,7 +54,7 @@ class Model:
             return self.fake.render_turn(turn(("finish", {"summary": f"Wrote {name}."})), request)
         write = ("write_file", {"path": f"{name}.md", "content": f"content-{name}\n"})
         reply = self.fake.render_turn(turn(write), request)
-        if name == SLOW and not self.slowed:
+        if name == self.slow and not self.slowed:
             self.slowed = True
             reply.delay = 40.0
         return reply
@@ -88,6 +89,7 @@ def worker_config(path: Path, server: DevServer, clones: list[Path], **base: Any
         "concurrency": 2,
         "heartbeat_timeout": 3,
         "max_step_attempts": 3,
+        "follow_reviews": base.pop("follow_reviews", True),
     }
     path.write_text(yaml.safe_dump({**base, "orchestrator": orchestrator}))
     return path

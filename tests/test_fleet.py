@@ -298,3 +298,63 @@ def test_a_namespace_without_the_search_attributes_is_one_line(tmp_path: Path, m
     assert done.returncode == 2
     assert done.stderr.startswith(f"code-developer: orchestrator ({bare.address}): ")
     assert "CoffeeMaker" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_stopped_worker_hands_its_step_over(tmp_path: Path, monkeypatch, server) -> None:
+    """SIGTERM mid-model-call: the call is cut, the run recorded as interrupted in that
+    clone, the worker exits at once, and the step runs again on the other worker."""
+    isolate_git(tmp_path, monkeypatch)
+    repo = "octo/eps"
+    monkeypatch.setitem(REPOS, repo, ["E1"])
+    project = make_project(tmp_path / "eps", dirty=False)
+    (project.checkout / "ROADMAP.md").write_text(roadmap(["E1"]))
+    git(project.checkout, "commit", "-qam", "the roadmap")
+    git(project.checkout, "push", "-q", "origin", "main")
+    remotes = {repo: str(project.origin)}
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as fake,
+        FakeGitHub(repos=(repo,), token=GITHUB_TOKEN, git_remotes=remotes) as github,
+    ):
+        model = Model(fake, slow="E1")
+        own = clone_config(fake.url, github.url, repo)
+        workers, clones = [], []
+        for n in (1, 2):
+            clone = tmp_path / f"host{n}" / "eps"
+            git(tmp_path, "clone", "-q", str(project.origin), str(clone))
+            (clone / "config").mkdir()
+            (clone / "config" / "ai_providers.yaml").write_text(yaml.safe_dump(own))
+            config = worker_config(
+                tmp_path / f"host{n}" / "worker.yaml", server, [clone], queue="stop-test",
+                follow_reviews=False, **own,
+            )  # fmt: skip
+            home = tmp_path / f"host{n}" / "home"
+            workers.append(start_worker(config, home, clone.parent / "log"))
+            clones.append(clone)
+        try:
+            done = code_developer(
+                "submit", "--repo", str(project.checkout), "--config", str(config),
+                home=tmp_path / "submitter",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            [victim] = wait_for(
+                lambda: [i for i in (0, 1) if current_of(clones[i]).get("step") == "agent"
+                         and fake_saw(fake, "E1")], 60, "the model call",
+            )  # fmt: skip
+            workers[victim].send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            assert workers[victim].wait(timeout=30) == 0
+            assert time.monotonic() - stopped < 15  # the 40 s model call was cut
+            wid = f"coffee-maker/{repo}/PRIORITY-1"
+            ended = results(server, [wid])[wid]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.terminate()
+                    worker.wait(timeout=30)
+    assert model.slowed and not isinstance(ended, Exception), ended
+    assert (ended["attempt"], ended["clone"]) == (2, str(clones[1 - victim]))
+    state = json.loads((clones[victim] / ".git" / "coffee-maker" / "state.json").read_text())
+    assert state["current"] is None
+    history = state["priorities"]["PRIORITY 1"]["history"]
+    assert "interrupted" in (history[-1]["error"] or ""), history
+    assert len(github.pulls) == 1

@@ -32,6 +32,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker
+from coffee_maker.ai_providers.providers._bounded import cancel_calls
 from coffee_maker.autonomous.iteration import Iteration
 from coffee_maker.autonomous.repo_lock import RepoLock
 from coffee_maker.autonomous.run_endings import Ending, IterationResult, RunOptions
@@ -96,6 +97,14 @@ class Steps:
         self.slots = threading.BoundedSemaphore(concurrency)
         #: When each clone last passed its preflight checks (time.monotonic()).
         self._passed: dict[str, float] = {}
+        #: The worker is stopping: every step stops at its next safe point.
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """SIGTERM: steps stop at a safe point (recorded as interrupted, retried on another
+        worker); a model call in flight is cut now rather than at its timeout."""
+        self.stopping.set()
+        cancel_calls("the worker is stopping; the model call in flight was cancelled")
 
     def preflight(self, served: Served, iteration: Iteration) -> None:
         """The daemon's preflight (config, keys, token, repository), as the daemon does it
@@ -151,7 +160,7 @@ class Steps:
             options,
             tracker=CostTracker(served.config.cost_controls),
             on_step=beat.step,
-            should_stop=beat.stopping.is_set,
+            should_stop=lambda: beat.stopping.is_set() or self.stopping.is_set(),
         )
         state = iteration.state
         base = resolve_base_branch(served.config, served.path)
@@ -179,7 +188,7 @@ class Steps:
             options,
             tracker=CostTracker(served.config.cost_controls),
             on_step=beat.step,
-            should_stop=beat.stopping.is_set,
+            should_stop=lambda: beat.stopping.is_set() or self.stopping.is_set(),
         )
         provider: list[str] = []
 

@@ -88,6 +88,8 @@ async def serve(settings: OrchestratorSettings, served: list[Served], task_queue
     print(f"worker ready: {len(served)} repositories on {task_queue}", flush=True)
     waiting = asyncio.create_task(stop.wait())
     await asyncio.wait([waiting, *running], return_when=asyncio.FIRST_COMPLETED)
+    log.info("stopping: running steps stop at a safe point and move to another worker")
+    steps.stop()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     for task in running:
         if task.done() and task.exception() is not None:
