@@ -90,6 +90,13 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
                 assert done.returncode == 0, done.stderr
                 submitted += done.stdout.splitlines()
             assert len(submitted) == 5 and all(": started (" in line for line in submitted)
+            again = code_developer(
+                "submit", "--repo", str(project.checkout), "--config", str(config),
+                "--priority", "1", home=tmp_path / "submitter",
+            )  # fmt: skip
+            assert again.stdout == (
+                "PRIORITY 1: already running or done (coffee-maker/octo/beta/PRIORITY-1)\n"
+            )  # the same priority never runs twice at once
             # The worker that took the slow priority is killed while the model "thinks".
             wait_for(lambda: fake_saw(fake, SLOW), 60, f"{SLOW}'s first model call")
             victim = wait_for(
