@@ -365,3 +365,56 @@ def test_a_stopped_worker_hands_its_step_over(tmp_path: Path, monkeypatch, serve
     history = state["priorities"]["PRIORITY 1"]["history"]
     assert "interrupted" in (history[-1]["error"] or ""), history
     assert len(github.pulls) == 1
+
+
+def test_a_failed_run_is_retried_from_its_pushed_branch(tmp_path: Path, monkeypatch, server):
+    """GitHub refuses the pull request: the attempt is recorded as failed, as the daemon
+    records it, and retried as the daemon retries it; the retry publishes the pushed branch
+    (the model is not asked again) and opens the one PR."""
+    isolate_git(tmp_path, monkeypatch)
+    repo = "octo/zeta"
+    monkeypatch.setitem(REPOS, repo, ["Z1"])
+    project = make_project(tmp_path / "zeta", dirty=False)
+    (project.checkout / "ROADMAP.md").write_text(roadmap(["Z1"]))
+    git(project.checkout, "commit", "-qam", "the roadmap")
+    git(project.checkout, "push", "-q", "origin", "main")
+    remotes = {repo: str(project.origin)}
+    with (
+        FakeOpenAI(api_key=MODEL_KEY, models=[MODEL]) as fake,
+        FakeGitHub(repos=(repo,), token=GITHUB_TOKEN, git_remotes=remotes) as github,
+    ):
+        Model(fake, slow="")
+        # PyGithub retries a 502 three times (pull_requests.py): the fourth ends the attempt.
+        github.fail_next(502, method="POST", path="/pulls", times=4)
+        own = clone_config(fake.url, github.url, repo)
+        clone = tmp_path / "host" / "zeta"
+        git(tmp_path, "clone", "-q", str(project.origin), str(clone))
+        (clone / "config").mkdir()
+        (clone / "config" / "ai_providers.yaml").write_text(yaml.safe_dump(own))
+        config = worker_config(
+            tmp_path / "worker.yaml", server, [clone], queue="retry-test", follow_reviews=False,
+            **own,
+        )  # fmt: skip
+        worker = start_worker(config, tmp_path / "home", tmp_path / "worker.log")
+        try:
+            done = code_developer(
+                "submit", "--repo", str(project.checkout), "--config", str(config),
+                home=tmp_path / "submitter",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            wid = f"coffee-maker/{repo}/PRIORITY-1"
+            ended = results(server, [wid])[wid]
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        marked = [r for r in fake.model_calls if b"marker-Z1." in r.body]
+    assert not isinstance(ended, Exception), ended
+    assert (ended["ending"], ended["attempt"], len(github.pulls)) == ("pr_opened", 2, 1)
+    # The retry ran on the pushed branch: the model, asked again, wrote the same note (no
+    # change; two calls each attempt), so the branch holds the first attempt's one commit.
+    assert len(marked) == 4
+    commits = git(project.origin, "rev-list", f"main..{github.pulls[0].head}").split()
+    assert len(commits) == 1, commits
+    state = json.loads((clone / ".git" / "coffee-maker" / "state.json").read_text())
+    outcomes = [h["outcome"] for h in state["priorities"]["PRIORITY 1"]["history"]]
+    assert outcomes == ["failure", "success"], outcomes

@@ -11,8 +11,9 @@ branch and publishes it; the PR publisher finds the PR the branch already has).
 The error taxonomy, as Temporal sees it: a :class:`~coffee_maker.errors.UserError`
 (config, preflight, auth, an unknown priority) is a non-retryable ``UserError``; no
 provider available or the budget spent is retried after the provider's reset; a stop
-(the worker shutting down) is retried at once elsewhere; a run that failed is a result,
-and the workflow fails it without a retry (the state recorded the attempt).
+(the worker shutting down) is retried at once elsewhere; a run that failed is retried
+as the daemon retries it, until ``daemon.max_attempts`` blocks the priority in the clone's
+state (or ``orchestrator.max_step_attempts`` runs out); then it is the step's result.
 """
 
 from __future__ import annotations
@@ -214,6 +215,10 @@ class Steps:
                 delay = max(timedelta(seconds=1), result.next_retry_at - datetime.now(UTC))
             raise ApplicationError(result.message, type="Unavailable", next_retry_delay=delay)
         record = RepoState.load(served.path).record(result.priority or job.priority)
+        if result.ending is Ending.FAILED and not record.get("blocked"):
+            # As the daemon would: the attempt is recorded, and the priority tried again
+            # (its pushed branch continued) until daemon.max_attempts blocks it.
+            raise ApplicationError(result.message, type="PriorityFailed")
         last = (record.get("history") or [{}])[-1]
         return StepResult(
             ending=result.ending.value,

@@ -5,8 +5,9 @@ daemon for that priority, is an activity (:mod:`coffee_maker.fleet.steps`) run o
 worker that has a clone of the repository (its own task queue). The step heartbeats;
 a worker that dies is noticed within ``orchestrator.heartbeat_timeout`` and the step is
 retried elsewhere, where the iteration continues the branch the dead one pushed. A
-config or auth error is not retried (``UserError``); a run that failed (new failures,
-a broken environment) fails the workflow without a retry, as the daemon records it.
+config or auth error is not retried (``UserError``); a run that failed is retried as the
+daemon retries it, and once the priority is blocked it fails the workflow (unless it left
+a draft PR, whose review the workflow then follows).
 
 Once the step opened a pull request, the workflow waits on a timer
 (``daemon.review_poll_interval``) and runs the review step as an activity, on a worker
