@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fleet_support import DevServer
+from fleet_budget_support import DevServer
 from temporalio.client import Client
 
 from coffee_maker.ai_providers.cost_tracker import CostTracker

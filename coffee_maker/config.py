@@ -3,7 +3,8 @@
 - ``default_provider``, ``providers``, ``fallback``, ``cost_controls``: the providers'
   layer (``ai_providers/provider_config.py``, which also finds, reads and checks the file);
 - ``agent``: the agent (``agent/settings.py``);
-- ``daemon``, ``github``: the daemon (``autonomous/settings.py``).
+- ``daemon``, ``github``: the daemon (``autonomous/settings.py``);
+- ``orchestrator``: the fleet on Temporal (``fleet/settings.py``), absent by default.
 
 This module only puts them together: it imports those settings modules and nothing else
 of the package, and every layer may import it. ``load_config`` and ``parse_config``
@@ -17,6 +18,7 @@ from pydantic import Field
 from coffee_maker.agent.settings import AgentSettings
 from coffee_maker.ai_providers.provider_config import ProvidersConfig
 from coffee_maker.autonomous.settings import DaemonSettings, GitHubSettings
+from coffee_maker.fleet.settings import OrchestratorSettings
 
 __all__ = ["AppConfig"]
 
@@ -27,3 +29,4 @@ class AppConfig(ProvidersConfig):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
+    orchestrator: OrchestratorSettings | None = None  # None: the single-machine daemon

@@ -1,4 +1,4 @@
-"""One budget for the fleet, on a real Temporal dev server (tests/fleet_support.py).
+"""One budget for the fleet, on a real Temporal dev server (tests/fleet_budget_support.py).
 
 Each "host" is a CostTracker with its own ledger directory and its own FleetBudget (its
 own Temporal client on its own event loop thread), as on two machines; the budget
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
-from fleet_support import DevServer, free_port
+from fleet_budget_support import DevServer, free_port
 from temporalio.client import Client
 
 from coffee_maker.ai_providers.budget import BudgetExceeded, BudgetUnavailable

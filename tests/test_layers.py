@@ -1,4 +1,4 @@
-"""Imports point down only: cli -> autonomous -> agent -> ai_providers (docs/ARCHITECTURE.md).
+"""Imports point down only: cli -> fleet -> autonomous -> agent -> ai_providers.
 
 Read from the source with ``ast``, so an import inside a function counts as much as one
 at the top: a lower layer must never learn who calls it.
@@ -11,13 +11,17 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "coffee_maker"
-LAYERS = ["ai_providers", "agent", "autonomous", "cli"]  # lowest first
+LAYERS = ["ai_providers", "agent", "autonomous", "fleet", "cli"]  # lowest first
 #: Beside the layers: importable from any of them, importing none.
 SHARED = {"secrets", "logging", "paths", "wording", "errors", "lazy_exports"}
 #: The whole config file, assembled from each layer's own settings module: it may import
 #: only those (and the providers' schema it extends); every layer may import it.
 ASSEMBLY = "config"
-SETTINGS = {"coffee_maker.agent.settings", "coffee_maker.autonomous.settings"}
+SETTINGS = {
+    "coffee_maker.agent.settings",
+    "coffee_maker.autonomous.settings",
+    "coffee_maker.fleet.settings",
+}
 #: Local stand-ins for remote services: for the tests, and for the CLI's offline demo.
 #: No layer below the CLI may use one (the daemon must never talk to a fake by itself).
 FAKES = "fakes"

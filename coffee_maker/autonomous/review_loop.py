@@ -79,6 +79,8 @@ class ReviewLoop:
         self._publisher_factory = publisher
         self._publisher: PullRequestPublisher | None = None
         self._watch: PullWatch | None = None
+        #: Only this PR (the fleet's workflow of one priority looks at its own PR only).
+        self.only: int | None = None
 
     @property
     def publisher(self) -> PullRequestPublisher:
@@ -111,7 +113,8 @@ class ReviewLoop:
                 self.state.track_pull(number, priority_id, branch, base, record["pr_url"])
 
     def open_pulls(self) -> list[dict[str, Any]]:
-        return [p for p in self.state.pulls().values() if p["state"] == "open"]
+        pulls = [p for p in self.state.pulls().values() if p["state"] == "open"]
+        return [p for p in pulls if self.only is None or p["number"] == self.only]
 
     def due(self, force: bool = False) -> bool:
         """Whether the PRs should be looked at now (``daemon.review_poll_interval``)."""

@@ -27,16 +27,19 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def take_review_work(iteration: Iteration) -> IterationResult | None:
+def take_review_work(iteration: Iteration, only: int | None = None) -> IterationResult | None:
     """The PRs it opened first: one follow-up, or one merged or closed PR to record
     (review_loop.py); None when there is none. Not with ``--priority`` (the user asked for
-    that one) nor without pull requests."""
-    if iteration.options.priority or not iteration.wants_pr():
+    that one) nor without pull requests. ``only``: that PR alone, now (the fleet's
+    workflow, whose timer said it is due)."""
+    if only is None and (iteration.options.priority or not iteration.wants_pr()):
         return None
     loop = ReviewLoop(iteration.config, iteration.repo, iteration.state, iteration.publisher)
+    loop.only = only
     try:
         loop.adopt()
-        if not loop.open_pulls() or not loop.due(force=iteration.options.once):
+        due = loop.due(force=iteration.options.once or only is not None)
+        if not loop.open_pulls() or not due:
             return None
         iteration.on_step(f"looking at {count_of(len(loop.open_pulls()), 'open pull request')}")
         try:

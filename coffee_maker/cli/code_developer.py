@@ -29,6 +29,9 @@ other commands:
   code-developer status [--repo PATH] [--json]       what the daemon is doing
   code-developer install-service [--user|--system] [--print] [--repo PATH]
   code-developer demo                                offline end-to-end run, no keys
+  code-developer worker --temporal [--task-queue Q]  a fleet worker (docs/FLEET.md)
+  code-developer submit --repo PATH [--priority ID]  hand priorities to the fleet
+  code-developer status --fleet [--json]             the fleet's runs
 
 exit codes: 0 done (a PR was opened, or nothing to do), 1 the priority failed,
   2 usage or configuration error, 75 temporarily unable (no provider available, the
@@ -78,6 +81,35 @@ def status_parser() -> ArgumentParser:
     parser.add_argument("--repo", default=".", metavar="PATH", help="the git repository")
     parser.add_argument("--config", metavar="PATH", help="the config file (for the limits)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--fleet", action="store_true", help="the fleet's runs, from Temporal (docs/FLEET.md)"
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
+    return parser
+
+
+def worker_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"{PROG} worker",
+        description="A fleet worker: run priorities of the repositories in "
+        "orchestrator.repositories as Temporal hands them out (docs/FLEET.md).",
+    )
+    parser.add_argument("--temporal", action="store_true", help="on Temporal (required)")
+    parser.add_argument("--task-queue", metavar="Q", help="instead of orchestrator.task_queue")
+    parser.add_argument("--config", metavar="PATH", help="the config file (default: lookup)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logs, tracebacks")
+    return parser
+
+
+def submit_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"{PROG} submit",
+        description="Start a fleet workflow for each ready priority of a repository's "
+        "roadmap, or for the one --priority names.",
+    )
+    parser.add_argument("--repo", default=".", metavar="PATH", help="the git repository")
+    parser.add_argument("--priority", metavar="ID", help="only this priority")
+    parser.add_argument("--config", metavar="PATH", help="the config file (default: lookup)")
     parser.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     return parser
 
@@ -125,6 +157,8 @@ PARSERS: dict[str | None, Callable[[], ArgumentParser]] = {
     "status": status_parser,
     "install-service": service_parser,
     "demo": demo_parser,
+    "worker": worker_parser,
+    "submit": submit_parser,
 }
 
 
@@ -146,6 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(command: str | None, args: argparse.Namespace) -> int:
+    if command in ("worker", "submit") or (command == "status" and args.fleet):
+        from coffee_maker.cli import fleet_commands
+
+        if command == "worker":
+            return fleet_commands.run_worker(args)
+        if command == "submit":
+            return fleet_commands.run_submit(args)
+        return fleet_commands.show_fleet(args)
     if command == "status":
         from coffee_maker.cli.daemon_status import show_status
 

@@ -1,5 +1,9 @@
-"""The fleet: many repositories and workers on Temporal (``orchestrator: temporal``).
+"""The fleet: many repositories and workers on Temporal (docs/FLEET.md).
 
-Optional: it needs the ``fleet`` extra (temporalio). Nothing is imported here, so the
-single-machine daemon never loads it.
+A layer above :mod:`coffee_maker.autonomous` and below the command line. Each
+(repository, priority) is one Temporal workflow whose step is one iteration of the
+daemon for that priority, run on whichever worker serves the repository. ``temporalio``
+is an optional dependency (``pip install "coffee-maker[fleet]"``): only the modules that
+talk to Temporal import it, and :func:`coffee_maker.fleet.temporal.require` says what to
+install when it is missing.
 """
