@@ -79,6 +79,11 @@ def clone_config(model_url: str, github_url: str, repo: str, **github: str) -> d
     }
 
 
+#: Short, so a killed worker's step moves on quickly; long enough that a loaded 2-core
+#: machine running the suite in parallel never starves the heartbeat thread past it.
+HEARTBEAT_TIMEOUT = 6
+
+
 def worker_config(path: Path, server: DevServer, clones: list[Path], **base: Any) -> Path:
     """The orchestrator section over ``base`` (a clone's own config file wins over it)."""
     orchestrator = {
@@ -87,7 +92,7 @@ def worker_config(path: Path, server: DevServer, clones: list[Path], **base: Any
         "task_queue": base.pop("queue", "fleet-test"),
         "repositories": [str(c) for c in clones],
         "concurrency": 2,
-        "heartbeat_timeout": 3,
+        "heartbeat_timeout": HEARTBEAT_TIMEOUT,
         "max_step_attempts": 3,
         "follow_reviews": base.pop("follow_reviews", True),
     }
@@ -162,7 +167,7 @@ def ledger(home: Path) -> list[dict[str, Any]]:
 
 
 class FollowUpModel(Model):
-    """Writes the note (its first answer 5 s late: longer than the heartbeat timeout);
+    """Writes the note (its first answer late: longer than the heartbeat timeout);
     asked on the PR for more, adds a line, once."""
 
     followup_calls = 0
@@ -171,7 +176,7 @@ class FollowUpModel(Model):
     def first_late(self, request: RecordedRequest, reply: Reply) -> Reply:
         if not self.late:
             self.late = True
-            reply.delay = 5.0
+            reply.delay = HEARTBEAT_TIMEOUT + 3.0
         return reply
 
     def answer(self, request: RecordedRequest) -> Reply:

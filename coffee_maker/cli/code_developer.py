@@ -8,6 +8,7 @@ line and exit code 2 (:func:`coffee_maker.cli.common.run_guarded`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -176,7 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     command = arguments[0] if arguments and arguments[0] in PARSERS else None
     args = PARSERS[command]().parse_args(arguments[1:] if command else arguments)
-    return run_guarded(lambda: _dispatch(command, args), prog=PROG, verbose=args.verbose)
+    code = run_guarded(lambda: _dispatch(command, args), prog=PROG, verbose=args.verbose)
+    if argv is None and "temporalio.bridge" in sys.modules:
+        # The Temporal SDK's Rust threads can crash the interpreter as it finalizes (a
+        # SIGSEGV or SIGABRT after the work is done: temporalio/sdk-python#300). The fleet's
+        # commands are done here: flush what they said and leave without the teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _dispatch(command: str | None, args: argparse.Namespace) -> int:

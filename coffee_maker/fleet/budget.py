@@ -44,6 +44,12 @@ KEPT_DAYS = 40
 KEPT_TASK_SECONDS = 90 * 86400
 
 
+def budget_queue(scope: str) -> str:
+    """The task queue of a scope's budget workflow: its own, so whichever worker of the
+    scope is up serves it, whatever queue that worker takes priorities from."""
+    return f"coffee-maker-budget/{scope}"
+
+
 def workflow_id(scope: str) -> str:
     """The id of the budget workflow of ``scope``: one per scope, on any host."""
     return f"coffee-maker-budget/{scope}"

@@ -48,6 +48,7 @@ from coffee_maker.fleet.budget import (
     ReserveRequest,
     SettleRequest,
     Snapshot,
+    budget_queue,
     workflow_id,
 )
 
@@ -263,7 +264,7 @@ def fleet_budget_for(config: Any) -> FleetBudget | None:
         getattr(orchestrator, "address", None) or "localhost:7233",
         config.cost_controls,
         namespace=getattr(orchestrator, "namespace", None) or "default",
-        task_queue=getattr(orchestrator, "task_queue", None) or "coffee-maker",
+        task_queue=budget_queue(getattr(orchestrator, "budget_scope", None) or DEFAULT_SCOPE),
         scope=getattr(orchestrator, "budget_scope", None) or DEFAULT_SCOPE,
     )
 

@@ -22,7 +22,8 @@ from temporalio.worker import Worker
 
 from coffee_maker.config import AppConfig
 from coffee_maker.errors import UserError
-from coffee_maker.fleet.budget import BudgetWorkflow
+from coffee_maker.fleet.budget import budget_queue
+from coffee_maker.fleet.budget_client import budget_worker
 from coffee_maker.fleet.settings import OrchestratorSettings
 from coffee_maker.fleet.steps import Served, Steps
 from coffee_maker.fleet.temporal import activity_queue, repo_id
@@ -67,9 +68,11 @@ async def serve(settings: OrchestratorSettings, served: list[Served], task_queue
     client = await connect(settings)
     steps = Steps(served, settings.concurrency)
     executor = ThreadPoolExecutor(max_workers=len(served) + 1, thread_name_prefix="step")
-    # The fleet's budget workflow is served beside the priorities' (budget.py).
-    workflows = [PriorityWorkflow, BudgetWorkflow]
-    workers = [Worker(client, task_queue=task_queue, workflows=workflows)]
+    workers = [
+        Worker(client, task_queue=task_queue, workflows=[PriorityWorkflow]),
+        # Every worker of the scope serves its budget workflow, on the scope's own queue.
+        budget_worker(client, budget_queue(settings.budget_scope)),
+    ]
     for repo in served:
         queue = activity_queue(task_queue, repo.repository)
         workers.append(
