@@ -95,6 +95,7 @@ def worker_config(path: Path, server: DevServer, clones: list[Path], **base: Any
         "heartbeat_timeout": HEARTBEAT_TIMEOUT,
         "max_step_attempts": 3,
         "follow_reviews": base.pop("follow_reviews", True),
+        "budget_scope": base.pop("budget_scope", "default"),
     }
     path.write_text(yaml.safe_dump({**base, "orchestrator": orchestrator}))
     return path

@@ -36,8 +36,12 @@ from fleet_support import (
     worker_config,
 )
 
+from coffee_maker.ai_providers.ledger import to_nanos
+from coffee_maker.ai_providers.provider_config import CostControls
 from coffee_maker.fakes.github import FakeGitHub
 from coffee_maker.fakes.openai import FakeOpenAI
+from coffee_maker.fleet.budget import budget_queue
+from coffee_maker.fleet.budget_client import FleetBudget
 from coffee_maker.fleet.devserver import DevServer
 
 pytestmark = pytest.mark.timeout(240)
@@ -47,6 +51,17 @@ pytestmark = pytest.mark.timeout(240)
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     with DevServer(log=tmp_path_factory.mktemp("temporal") / "server.log") as dev:
         yield dev
+
+
+SCOPE = "five-priorities"  # a budget of its own: the server is shared by the module's tests
+
+
+def fleet_spent(server) -> int:
+    fleet = FleetBudget(server.address, CostControls(), task_queue=budget_queue(SCOPE), scope=SCOPE)
+    try:
+        return fleet.snapshot().spent_this_month
+    finally:
+        fleet.close()
 
 
 def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, server) -> None:
@@ -76,7 +91,7 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
                 (clone / "config" / "ai_providers.yaml").write_text(yaml.safe_dump(own))
                 mine.append(clone)
             clones[n] = mine
-            config = worker_config(host / "worker.yaml", server, mine, **own)
+            config = worker_config(host / "worker.yaml", server, mine, budget_scope=SCOPE, **own)
             workers.append(start_worker(config, host / "home", host / "worker.log"))
         try:
             submitted = []
@@ -115,6 +130,7 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
             ids = [f"coffee-maker/{repo}/PRIORITY-{i}" for repo, ns in REPOS.items()
                    for i in range(1, len(ns) + 1)]  # fmt: skip
             ended = results(server, ids)
+            spent = fleet_spent(server)  # asked while a worker still serves the budget
         finally:
             for worker in workers:
                 if worker.poll() is None:
@@ -142,6 +158,9 @@ def test_two_workers_five_priorities_one_killed(tmp_path: Path, monkeypatch, ser
         ]
         answered = [r for r in fake.model_calls if "marker-" in r.body.decode(errors="replace")]
         assert len(calls) == len(answered) - 1
+        # Both hosts reserved and settled every paid call in the fleet's one budget: what it
+        # holds as spent is what their ledgers hold, to the nano-dollar.
+        assert spent == sum(to_nanos(r["cost"]) for r in calls) > 0
         # status --fleet shows the runs with their search attributes.
         shown = code_developer(
             "status", "--fleet", "--json", "--config", str(tmp_path / "host1" / "worker.yaml"),
