@@ -256,6 +256,18 @@ def redact_text(text: str, environ: Mapping[str, str] | None = None) -> str:
     return text
 
 
+#: A value this long or longer is looked for in the content of a change (a shorter one, a
+#: configured key of any length, would match ordinary code).
+LEAK_MIN_LENGTH = 12
+
+
+def leaked_secret(text: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``text`` holds one of this machine's secret values as it is (a configured
+    key, a token from the environment), so it must not be committed or pushed."""
+    values = (v for v in secret_values(environ) if len(v) >= LEAK_MIN_LENGTH)
+    return any(value in text for value in values)
+
+
 def redact(obj: Any, environ: Mapping[str, str] | None = None) -> Any:
     """Redact strings anywhere inside nested dicts, lists and tuples (for JSON records)."""
     if isinstance(obj, str):
