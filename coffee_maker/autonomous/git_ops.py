@@ -43,9 +43,10 @@ from coffee_maker.autonomous.git_remote import (  # noqa: F401  (git_ops.X, as a
     remote_has_branch,
     remote_url,
 )
+from coffee_maker.autonomous.leak_guard import refuse_leaks
 from coffee_maker.autonomous.state import atomic_write_json, now_iso, process_alive, state_dir
 from coffee_maker.paths import user_state_dir
-from coffee_maker.secrets import leaked_secret, redact_text
+from coffee_maker.secrets import redact_text
 
 DEFAULT_IDENTITY = ("coffee-maker", "coffee-maker@localhost")
 BRANCHES_FILE = "branches.json"
@@ -291,7 +292,7 @@ def commit_all(
     _git(worktree.path, "add", "--all", *worktree.pathspec())
     if not _git(worktree.path, "diff", "--cached", "--name-only"):
         return None
-    _refuse_leaks(worktree.path)
+    refuse_leaks(worktree.path)
     lines = [f"{key}: {' '.join(str(value).split())}" for key, value in (trailers or {}).items()]
     text = redact_text(message.strip() + ("\n\n" + "\n".join(lines) if lines else "") + "\n")
     name, email = identity or DEFAULT_IDENTITY
@@ -307,28 +308,6 @@ def commit_all(
             env=env,
         )
     return _git(worktree.path, "rev-parse", "HEAD")
-
-
-def _refuse_leaks(path: Path) -> None:
-    """No secret of this machine leaves in the change itself: an agent CLI's shell can
-    read outside the worktree (a token in ``~/.git-credentials``), and a model can be
-    talked into writing what it read. Lines the commit adds are searched for the secret
-    values (secrets.leaked_secret); found, nothing is committed and the error names the
-    files, never the value."""
-    added = _git(path, "diff", "--cached", "--no-color", "--no-ext-diff", "-U0", "HEAD")
-    leaking, current = [], ""
-    for line in added.splitlines():
-        if line.startswith("+++ "):
-            current = line[4:].removeprefix("b/")
-        elif line.startswith("+") and current not in leaking and leaked_secret(line[1:]):
-            leaking.append(current)
-    if leaking:
-        _git(path, "reset", "--quiet")
-        names = ", ".join(repr(name) for name in leaking[:10])
-        raise GitError(
-            f"the change holds a secret of this machine (a configured key or token) in "
-            f"{names}; nothing was committed or pushed"
-        )
 
 
 def changed_files(worktree: Worktree) -> list[str]:
