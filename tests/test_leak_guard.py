@@ -14,7 +14,6 @@ from daemon_support import (
     GITHUB_TOKEN,
     MODEL_KEY,
     SUBTRACT_BRANCH,
-    Setup,
     fakes_running,
     git,
     isolate_git,
@@ -66,18 +65,14 @@ def test_a_model_that_writes_the_github_token_into_the_change_pushes_nothing(
 ) -> None:
     isolate_git(tmp_path, monkeypatch)
     with fakes_running(make_project(tmp_path)) as setup:
-        run(setup)
-
-
-def run(setup: Setup) -> None:
-    project, model, github = setup.project, setup.model, setup.github
-    model.script(
-        [
-            turn(("write_file", {"path": "creds.txt", "content": f"token={GITHUB_TOKEN}\n"})),
-            turn(("finish", {"summary": "Saved the credentials I found."})),
-        ]
-    )
-    done = project.run("--once")
+        project, model, github = setup.project, setup.model, setup.github
+        model.script(
+            [
+                turn(("write_file", {"path": "creds.txt", "content": f"token={GITHUB_TOKEN}\n"})),
+                turn(("finish", {"summary": "Saved the credentials I found."})),
+            ]
+        )
+        done = project.run("--once")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "holds a secret of this machine" in done.stdout and "'creds.txt'" in done.stdout
     assert git(project.origin, "branch", "--list", SUBTRACT_BRANCH) == ""  # nothing pushed

@@ -6,51 +6,27 @@ openai SDK against FakeOpenAI, PyGithub against FakeGitHub.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+import test_review_loop_e2e as e2e
 from daemon_support import (
     GITHUB_REPO,
     GITHUB_TOKEN,
     MODEL_KEY,
-    ROADMAP,
     SUBTRACT_BRANCH,
     Setup,
-    edit_subtract,
-    fakes_running,
     git,
-    isolate_git,
-    make_project,
     turn,
 )
-from test_review_loop_e2e import docstring_fix, push_to_main
-
-MAINTAINER = "maintainer1"
-ONE_PRIORITY = ROADMAP[: ROADMAP.index("## PRIORITY 2")]
-
-
-@pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
-    isolate_git(tmp_path, monkeypatch)
-    project = make_project(tmp_path, dirty=False)
-    push_to_main(project, "ROADMAP.md", ONE_PRIORITY, "one priority only")
-    with fakes_running(project) as running:
-        running.github.git_remotes[GITHUB_REPO] = str(project.origin)
-        running.github.set_permission(GITHUB_REPO, MAINTAINER, "maintain")
-        yield running
-
-
-def opened_pr(setup: Setup) -> str:
-    setup.model.script(edit_subtract())
-    done = setup.project.run("--once")
-    assert done.returncode == 0, done.stderr
-    return git(setup.project.origin, "rev-parse", SUBTRACT_BRANCH)
+from test_review_loop_e2e import MAINTAINER, docstring_fix, opened_pr
 
 
 def fix_with_summary(summary: str) -> list:
     *work, _ = docstring_fix()
     return [*work, turn(("finish", {"summary": summary}))]
+
+
+setup = e2e.setup  # the review loop's project: one priority, a maintainer, the fakes
 
 
 def test_a_follow_up_comment_never_carries_a_key_or_a_local_path(setup: Setup) -> None:

@@ -251,45 +251,23 @@ class PullWatch:
         for item in self.reader.get_all(f"{self.repo_path}/pulls/{number}/reviews"):
             if item.get("state") == "PENDING":
                 continue  # a review its author has not submitted yet
-            yield Remark(
-                key=f"review:{item.get('id')}",
-                kind="review",
-                id=int(item.get("id") or 0),
-                author=_login(item),
-                body=_text(item.get("body")),
-                created_at=str(item.get("submitted_at") or ""),
-                review_state=str(item.get("state") or ""),
-                url=str(item.get("html_url") or ""),
-            )
+            yield _remark("review", item, "submitted_at", review_state=str(item.get("state") or ""))
 
     def _inline(self, number: int) -> Iterator[Remark]:
         for item in self.reader.get_all(f"{self.repo_path}/pulls/{number}/comments"):
             line = item.get("line") or item.get("original_line")
-            yield Remark(
-                key=f"inline:{item.get('id')}",
-                kind="inline",
-                id=int(item.get("id") or 0),
-                author=_login(item),
-                body=_text(item.get("body")),
-                created_at=str(item.get("created_at") or ""),
+            yield _remark(
+                "inline",
+                item,
                 review_id=item.get("pull_request_review_id"),
                 path=str(item.get("path") or "") or None,
                 line=int(line) if isinstance(line, int) else None,
                 in_reply_to=item.get("in_reply_to_id"),
-                url=str(item.get("html_url") or ""),
             )
 
     def _comments(self, number: int) -> Iterator[Remark]:
         for item in self.reader.get_all(f"{self.repo_path}/issues/{number}/comments"):
-            yield Remark(
-                key=f"comment:{item.get('id')}",
-                kind="comment",
-                id=int(item.get("id") or 0),
-                author=_login(item),
-                body=_text(item.get("body")),
-                created_at=str(item.get("created_at") or ""),
-                url=str(item.get("html_url") or ""),
-            )
+            yield _remark("comment", item)
 
     def _checks(self, sha: str) -> tuple[Check, ...]:
         checks = []
@@ -346,6 +324,20 @@ def _relative(url: str) -> str:
     if path.startswith("/api/v3/"):
         path = path[len("/api/v3") :]
     return path + ("?" + parts.query if parts.query else "")
+
+
+def _remark(kind: str, item: dict[str, Any], stamp: str = "created_at", **extra: Any) -> Remark:
+    """A review or comment as GitHub sent it, in the fields every kind shares."""
+    return Remark(
+        key=f"{kind}:{item.get('id')}",
+        kind=kind,
+        id=int(item.get("id") or 0),
+        author=_login(item),
+        body=_text(item.get("body")),
+        created_at=str(item.get(stamp) or ""),
+        url=str(item.get("html_url") or ""),
+        **extra,
+    )
 
 
 def _login(item: dict[str, Any]) -> str:
